@@ -1,0 +1,96 @@
+"""Doorstep: the Flask app factory."""
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask, request, session
+from flask_login import current_user
+
+from .config import load_config
+from .extensions import babel, csrf, db, login_manager, migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """WAL lets readers go on while one writer commits; foreign keys are off by default in SQLite."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+
+def select_locale() -> str:
+    lang = request.args.get("lang") or session.get("lang")
+    if lang in ("zh_CN", "en"):
+        return lang
+    return "zh_CN"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.update(load_config(app.instance_path))
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories=str(ROOT / "translations"))
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+
+    from . import models  # noqa: F401  (register the tables with the metadata)
+    from .admin import bp as admin_bp
+    from .api import bp as api_bp
+    from .auth import bp as auth_bp
+    from .register import bp as register_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(register_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(api_bp)
+
+    from . import labels
+    from .cli import register_cli
+
+    labels.init_app(app)
+    register_cli(app)
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(models.User, user_id)
+        return user if user is not None and user.active else None
+
+    @app.context_processor
+    def inject_globals():
+        from flask_babel import get_locale
+
+        return {"current_user": current_user, "current_locale": str(get_locale())}
+
+    @app.after_request
+    def security_headers(response):
+        # No inline scripts or styles anywhere: htmx's own indicator style is turned off in layout.html.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    return app

@@ -1,0 +1,92 @@
+"""Command-line tools: `flask --app wsgi demo | user … | area list`."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+
+from .extensions import db
+from .models import Area, User
+
+
+def _print_logins(logins: list[dict]) -> None:
+    click.echo("Demo logins (user name / password / role / areas):")
+    for login in logins:
+        click.echo(f"  {login['username']:<12} {login['password']:<10} {login['role']:<10} "
+                   f"{', '.join(login['areas']) or '-'}")
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("demo")
+    @click.option("--seed", default=1, show_default=True, help="Same seed, same town.")
+    @click.option("--people", default=12000, show_default=True, help="Residents to create.")
+    @click.option("--if-empty", is_flag=True, help="Do nothing when the database already holds data.")
+    def demo(seed: int, people: int, if_empty: bool):
+        """Build a demo town (10 villages, 1 residents' committee, ~300 groups)."""
+        from .demo import DEMO_PASSWORD, build_demo, database_is_empty, demo_logins
+
+        if not database_is_empty(db.session):
+            if if_empty:
+                click.echo("The database already holds data; no demo town loaded.")
+                if db.session.scalar(sa.select(User.id).where(User.username == "zhanzhang")):
+                    _print_logins(demo_logins(DEMO_PASSWORD))
+                return
+            raise click.ClickException("The database is not empty: use a new DATABASE_URL for the demo town.")
+        logins = build_demo(db.session, seed=seed, people=people)
+        click.echo(f"Demo town built with {people} residents (seed {seed}).")
+        _print_logins(logins)
+
+    user_group = click.Group("user", help="Manage users.")
+    app.cli.add_command(user_group)
+
+    @user_group.command("add")
+    @click.argument("username")
+    @click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "desk", "worker"]))
+    @click.option("--area", "areas", multiple=True, help="Area code; repeat for several.")
+    @click.option("--name", "display_name", default="", help="Name shown in the app.")
+    def user_add(username: str, role: str, areas: tuple[str, ...], display_name: str):
+        """Add a user; the password comes from a prompt, or DOORSTEP_PASSWORD when not interactive."""
+        from .admin.service import save_user, validate_user
+
+        password = os.environ.get("DOORSTEP_PASSWORD")
+        if not password:
+            if not sys.stdin.isatty():
+                raise click.ClickException("Set DOORSTEP_PASSWORD when not running interactively.")
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        errors, area_rows = validate_user(username, role, list(areas), password)
+        if errors:
+            raise click.ClickException("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        save_user(None, username=username, display_name=display_name, role=role, areas=area_rows,
+                  password=password)
+        db.session.commit()
+        click.echo(f"User {username} added ({role}).")
+
+    @user_group.command("revoke-devices")
+    @click.argument("username")
+    def user_revoke_devices(username: str):
+        """Sign out every device of a user at once."""
+        from .auth.service import revoke_devices
+
+        user = db.session.scalar(sa.select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"No user named {username}.")
+        count = revoke_devices(user)
+        db.session.commit()
+        click.echo(f"{count} device(s) of {username} revoked.")
+
+    area_group = click.Group("area", help="Areas: town, villages, groups.")
+    app.cli.add_command(area_group)
+
+    @area_group.command("list")
+    def area_list():
+        """One line per area: code, kind, name, parent code."""
+        parent = sa.orm.aliased(Area)
+        rows = db.session.execute(
+            sa.select(Area.code, Area.kind, Area.name, parent.code)
+            .outerjoin(parent, Area.parent_id == parent.id).order_by(Area.code)
+        )
+        for code, kind, name, parent_code in rows:
+            click.echo(f"{code}\t{kind}\t{name}\t{parent_code or '-'}")

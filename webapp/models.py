@@ -1,0 +1,180 @@
+"""Database models. Every row is keyed by a UUID string so phones can make rows offline.
+
+Households and people carry their village and town ids (copied from their group)
+so that the scope helper can filter any query with one indexed comparison.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+
+import sqlalchemy as sa
+from flask_login import UserMixin
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+UUID = sa.String(36)
+
+AREA_KINDS = ("town", "village", "committee", "group")
+ROLES = ("admin", "supervisor", "desk", "worker")
+SEXES = ("F", "M")
+STATUSES = ("resident", "away", "moved_out", "deceased")
+
+
+class Area(db.Model):
+    """Town → village (or residents' committee) → group."""
+
+    __tablename__ = "area"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(sa.String(32), unique=True)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    parent_id: Mapped[str | None] = mapped_column(UUID, sa.ForeignKey("area.id"), index=True)
+
+    parent: Mapped[Area | None] = relationship(remote_side="Area.id", back_populates="children")
+    children: Mapped[list[Area]] = relationship(back_populates="parent", order_by="Area.code")
+
+    @property
+    def is_village(self) -> bool:
+        return self.kind in ("village", "committee")
+
+
+user_area = sa.Table(
+    "user_area",
+    db.metadata,
+    sa.Column("user_id", UUID, sa.ForeignKey("user.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("area_id", UUID, sa.ForeignKey("area.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(sa.String(100), default="")
+    password_hash: Mapped[str] = mapped_column(sa.String(256))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    areas: Mapped[list[Area]] = relationship(secondary=user_area, order_by="Area.code")
+
+    def set_password(self, password: str) -> None:
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # Flask-Login
+        return self.active
+
+
+class Device(db.Model):
+    """One per login on a phone. Only the token's hash is stored; revoking is immediate."""
+
+    __tablename__ = "device"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("user.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100), default="")
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class Household(db.Model):
+    __tablename__ = "household"
+    id: Mapped[str] = mapped_column(UUID, primary_key=True, default=new_id)
+    group_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("area.id"), index=True)
+    village_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("area.id"), index=True)
+    town_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("area.id"), index=True)
+    number: Mapped[str] = mapped_column(sa.String(32), default="")
+    address: Mapped[str] = mapped_column(sa.String(200))
+    head_id: Mapped[str | None] = mapped_column(
+        UUID, sa.ForeignKey("person.id", use_alter=True, name="fk_household_head")
+    )
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    group: Mapped[Area] = relationship(foreign_keys=[group_id])
+    village: Mapped[Area] = relationship(foreign_keys=[village_id])
+    head: Mapped[Person | None] = relationship(foreign_keys=[head_id], post_update=True)
+    members: Mapped[list[Person]] = relationship(
+        back_populates="household", foreign_keys="Person.household_id", order_by="Person.birth_date"
+    )
+
+
+class Person(db.Model):
+    __tablename__ = "person"
+    __table_args__ = (
+        # An ID number is unique within a town; NULLs (unknown numbers) may repeat.
+        sa.UniqueConstraint("town_id", "id_number", name="uq_person_town_id_number"),
+    )
+    id: Mapped[str] = mapped_column(UUID, primary_key=True, default=new_id)
+    household_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("household.id"), index=True)
+    group_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("area.id"), index=True)
+    village_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("area.id"), index=True)
+    town_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("area.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(50))
+    name_pinyin: Mapped[str] = mapped_column(sa.String(200), default="", index=True)
+    name_initials: Mapped[str] = mapped_column(sa.String(50), default="", index=True)
+    sex: Mapped[str] = mapped_column(sa.String(1))
+    birth_date: Mapped[date]
+    id_number: Mapped[str | None] = mapped_column(sa.String(18))
+    phone: Mapped[str | None] = mapped_column(sa.String(20))
+    relation: Mapped[str] = mapped_column(sa.String(20), default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default="resident")
+    away_place: Mapped[str] = mapped_column(sa.String(200), default="")
+    away_contact: Mapped[str] = mapped_column(sa.String(50), default="")
+    enrolled: Mapped[bool] = mapped_column(default=False)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    household: Mapped[Household] = relationship(back_populates="members", foreign_keys=[household_id])
+    group: Mapped[Area] = relationship(foreign_keys=[group_id])
+    village: Mapped[Area] = relationship(foreign_keys=[village_id])
+
+    def age_on(self, day: date) -> int:
+        years = day.year - self.birth_date.year
+        return years - ((day.month, day.day) < (self.birth_date.month, self.birth_date.day))
+
+
+class AuditEntry(db.Model):
+    """Append-only: the app writes audit entries and never changes or deletes them."""
+
+    __tablename__ = "audit_entry"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    user_id: Mapped[str | None] = mapped_column(UUID, sa.ForeignKey("user.id"))
+    device_id: Mapped[str | None] = mapped_column(UUID, sa.ForeignKey("device.id"))
+    action: Mapped[str] = mapped_column(sa.String(32))
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    entity_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    before: Mapped[dict | None] = mapped_column(sa.JSON)
+    after: Mapped[dict | None] = mapped_column(sa.JSON)
+
+
+class LoginFailure(db.Model):
+    """Failed logins, kept in the database so rate limiting holds across app servers."""
+
+    __tablename__ = "login_failure"
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    username: Mapped[str] = mapped_column(sa.String(64), index=True)
+    remote_addr: Mapped[str] = mapped_column(sa.String(64), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
