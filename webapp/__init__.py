@@ -5,7 +5,7 @@ import sqlite3
 from pathlib import Path
 
 import sqlalchemy as sa
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
 from .config import load_config
@@ -26,6 +26,8 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
 
 def select_locale() -> str:
+    if not has_request_context():
+        return "en"  # command-line output
     lang = request.args.get("lang") or session.get("lang")
     if lang in ("zh_CN", "en"):
         return lang

@@ -7,6 +7,7 @@ import sys
 import click
 import sqlalchemy as sa
 from flask import Flask
+from flask.cli import AppGroup
 
 from .extensions import db
 from .models import Area, User
@@ -39,7 +40,7 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Demo town built with {people} residents (seed {seed}).")
         _print_logins(logins)
 
-    user_group = click.Group("user", help="Manage users.")
+    user_group = AppGroup("user", help="Manage users.")
     app.cli.add_command(user_group)
 
     @user_group.command("add")
@@ -77,7 +78,7 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"{count} device(s) of {username} revoked.")
 
-    area_group = click.Group("area", help="Areas: town, villages, groups.")
+    area_group = AppGroup("area", help="Areas: town, villages, groups.")
     app.cli.add_command(area_group)
 
     @area_group.command("list")
