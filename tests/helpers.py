@@ -1,0 +1,71 @@
+"""Helpers for tests: logging in through the real form (with its CSRF token), in the test
+client and in a Playwright page."""
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+from tests.factories import DEFAULT_PASSWORD
+
+
+class _CsrfFinder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.token: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if self.token is None and tag == "input" and attrs.get("name") == "csrf_token":
+            self.token = attrs.get("value")
+        elif self.token is None and tag == "meta" and attrs.get("name") == "csrf-token":
+            self.token = attrs.get("content")
+
+
+def csrf_token(html: str) -> str:
+    """The first CSRF token in a page: a ``csrf_token`` hidden input or a ``csrf-token`` meta tag."""
+    finder = _CsrfFinder()
+    finder.feed(html)
+    if not finder.token:
+        raise AssertionError("no csrf_token input (or csrf-token meta tag) in the page:\n" + html[:2000])
+    return finder.token
+
+
+def csrf_token_for(client, url: str) -> str:
+    """GET ``url`` (following redirects) and return the CSRF token of its form."""
+    response = client.get(url, follow_redirects=True)
+    assert response.status_code == 200, f"GET {url} answered {response.status_code}"
+    return csrf_token(response.get_data(as_text=True))
+
+
+def post_form(client, url: str, data: dict, *, form_url: str | None = None, **kwargs):
+    """POST ``data`` to ``url`` with the CSRF token taken from ``form_url`` (default: ``url``)."""
+    token = csrf_token_for(client, form_url or url)
+    return client.post(url, data={**data, "csrf_token": token}, **kwargs)
+
+
+def login(client, username: str, password: str = DEFAULT_PASSWORD, *, expect_success: bool = True):
+    """Log in through ``/login`` like a browser: fetch the form, send its CSRF token back.
+
+    With ``expect_success`` (the default) assert that the app redirected away from the
+    login page, so a broken login fails here and not three steps later."""
+    response = post_form(client, "/login", {"username": username, "password": password})
+    if expect_success:
+        location = response.headers.get("Location", "")
+        assert response.status_code in (302, 303) and "/login" not in location, (
+            f"login as {username!r} failed: {response.status_code} {location!r}\n"
+            + response.get_data(as_text=True)[:2000]
+        )
+    return response
+
+
+def logout(client):
+    """Log out with the CSRF token of any signed-in page (the layout carries one)."""
+    return post_form(client, "/logout", {}, form_url="/")
+
+
+def browser_login(page, base_url: str, username: str, password: str = DEFAULT_PASSWORD) -> None:
+    """Fill the login form in a Playwright page and wait until it has left /login."""
+    page.goto(f"{base_url}/login")
+    page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password]").fill(password)
+    page.locator("form:has(input[name=password]) [type=submit]").first.click()
+    page.wait_for_url(lambda url: "/login" not in url)
