@@ -69,9 +69,9 @@ HOUSEHOLD_CUM = list(accumulate([9, 4, 13, 6, 33, 18, 17]))
 LOGINS = [  # username, role, display name, which area (None / "town" / village index)
     ("admin", "admin", "系统管理员", None),
     ("zhanzhang", "supervisor", "周站长", "town"),
-    ("qiantai", "desk", "前台 李晓燕", "town"),
-    ("cunganbu1", "worker", "村专干 王秀梅", 0),
-    ("cunganbu2", "worker", "村专干 赵丽娟", 1),
+    ("qiantai", "desk", "李晓燕", "town"),
+    ("cunganbu1", "worker", "王秀梅", 0),
+    ("cunganbu2", "worker", "赵丽娟", 1),
 ]
 
 
@@ -280,7 +280,7 @@ def build_demo(session, seed: int = 1, people: int = 12000, password: str = DEMO
         short = group["name"][: -3]  # 第三村民组 → 第三
         households.append({
             "id": hid, "group_id": group["id"], "village_id": village["id"], "town_id": town_id,
-            "number": f"{group['code']}{seq:03d}", "address": f"{village['name']}{short}组 {seq}号",
+            "number": str(seq), "address": f"{village['name']}{short}组 {seq}号",
             "head_id": None, "version": 1, "created_at": stamp, "updated_at": stamp,
         })
         members = town.household_members(local_surnames[village["id"]])[: people - len(persons)]
