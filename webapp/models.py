@@ -178,3 +178,81 @@ class LoginFailure(db.Model):
     username: Mapped[str] = mapped_column(sa.String(64), index=True)
     remote_addr: Mapped[str] = mapped_column(sa.String(64), default="")
     at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# -- sync: what the merge engine (sync/) stores; see webapp/sync_store.py ---------------------
+
+BigId = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+
+class SyncCounter(db.Model):
+    """One row. Every merge unit updates it first, so units are serialised and change
+    sequence numbers are handed out in commit order (no gaps a pulling device could skip)."""
+
+    __tablename__ = "sync_counter"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+class SyncRecord(db.Model):
+    """Every record exactly as received, once, with the answer it got."""
+
+    __tablename__ = "sync_record"
+    key: Mapped[str] = mapped_column(sa.String(80), primary_key=True)
+    record: Mapped[object] = mapped_column(sa.JSON)
+    device_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    user_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    errors: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    version: Mapped[int | None]
+
+
+class SyncEntity(db.Model):
+    """Merged state of one entity: field values, the stamp that set each, version, last change seq."""
+
+    __tablename__ = "sync_entity"
+    entity: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    fields: Mapped[dict] = mapped_column(sa.JSON)
+    stamps: Mapped[dict] = mapped_column(sa.JSON)
+    version: Mapped[int]
+    seq: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    village_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+
+
+class SyncConflict(db.Model):
+    """Accepted edits of one field of one entity from one base version (a conflict when
+    two devices disagree). ``base_version`` -1 stands for none."""
+
+    __tablename__ = "sync_conflict"
+    __table_args__ = (sa.UniqueConstraint("entity", "entity_id", "field", "base_version", name="uq_sync_conflict"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    entity_id: Mapped[str] = mapped_column(sa.String(64))
+    field: Mapped[str] = mapped_column(sa.String(64))
+    base_version: Mapped[int]
+    competitors: Mapped[dict] = mapped_column(sa.JSON)
+    is_conflict: Mapped[bool] = mapped_column(default=False, index=True)
+    village_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+    resolved_at: Mapped[datetime | None]
+    resolved_by: Mapped[str | None] = mapped_column(UUID)
+    resolution: Mapped[dict | None] = mapped_column(sa.JSON)
+
+
+class SyncEvent(db.Model):
+    """An appended fact (visit, sign-in, delivery, absence); ``counted`` False for a later duplicate."""
+
+    __tablename__ = "sync_event"
+    __table_args__ = (sa.Index("ix_sync_event_key", "type", "unique_key"),)
+    record_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    type: Mapped[str] = mapped_column(sa.String(32))
+    entity_id: Mapped[str] = mapped_column(sa.String(64), index=True)
+    data: Mapped[dict] = mapped_column(sa.JSON)
+    stamp: Mapped[str] = mapped_column(sa.String(200))
+    device_id: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[str] = mapped_column(sa.String(64))
+    unique_key: Mapped[str | None] = mapped_column(sa.String(300))
+    counted: Mapped[bool]
+    seq: Mapped[int] = mapped_column(sa.BigInteger, index=True)
+    village_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
