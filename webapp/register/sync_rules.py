@@ -86,7 +86,9 @@ class RegisterRules:
         group = db.session.get(Area, group_id) if isinstance(group_id, str) else None
         if group is None or group.kind != "group":
             return {"group_id": [_("Choose a group.")]}
-        _clean, errors = validate_household(values, village_id=group.parent_id, session=db.session)
+        current = db.session.get(Household, entity_id)
+        village_id = current.village_id if current is not None else group.parent_id  # no moves across villages
+        _clean, errors = validate_household(values, village_id=village_id, session=db.session)
         return errors
 
     # -- projections -----------------------------------------------------------------------
@@ -117,6 +119,8 @@ class RegisterRules:
         person.version = state.version
         db.session.flush()
         if person.relation == HEAD and household.head_id != person.id:
+            audit.record("update", "household", household.id, {"head_id": household.head_id},
+                         {"head_id": person.id}, user=self.user, device_id=self.device_id)
             household.head_id = person.id
         audit.record("create" if before is None else "update", "person", person.id, before,
                      person_fields(person), user=self.user, device_id=self.device_id)
