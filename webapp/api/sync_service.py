@@ -1,16 +1,11 @@
 """One sync exchange: merge the device's records, then hand back what changed in its scope."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sync import changes_since, decode_cursor, encode_cursor, merge_batch
 
 from .. import audit
 from ..extensions import db
-from ..register.service import local_today
-from ..register.sync_rules import RegisterRules
-from ..scope import village_ids_for
-from ..sync_store import SqlStore
+from ..merging import registered_device, server_now, store_and_rules
 
 MAX_RECORDS = 500
 PULL_PAGE = 500
@@ -29,22 +24,14 @@ def sync_exchange(user, device_id: str, body: dict) -> dict:
         cursor = decode_cursor(body.get("cursor"))
     except (ValueError, TypeError):
         raise BadRequest("cursor is not one this server gave out") from None
-    villages = village_ids_for(user)
-    register = RegisterRules(user, villages, device_id, local_today())
-    store = SqlStore(db.session, projections=register.projections(), visible_villages=villages)
-    results = merge_batch(store, records, device_id=device_id, user_id=user.id,
-                          now=datetime.now(timezone.utc), rules=register.rules())
+    store, rules = store_and_rules(user, device_id)
+    results = merge_batch(store, records, device_id=device_id, user_id=user.id, now=server_now(), rules=rules)
     changes, new_cursor, more = changes_since(store, cursor, visible=lambda change: True, limit=PULL_PAGE)
     if records:
         counts: dict[str, int] = {}
         for result in results:
             counts[result["status"]] = counts.get(result["status"], 0) + 1
-        audit.record("sync", "device", device_id, after=counts, user=user, device_id=_known_device(device_id))
+        audit.record("sync", "device", device_id, after=counts, user=user, device_id=registered_device(device_id))
         db.session.commit()
     return {"results": results, "changes": changes, "cursor": encode_cursor(new_cursor), "more": more}
 
-
-def _known_device(device_id: str) -> str | None:
-    from ..models import Device
-
-    return device_id if db.session.get(Device, device_id) is not None else None

@@ -1,48 +1,23 @@
-"""Writes to the register from the web forms.
-
-A form save is turned into a sync record and merged by the same engine as a phone's
-outbox (sync.merge_batch with RegisterRules), so there is one way a change reaches the
-register: same validation, same clocks and conflicts, same projection and audit.
-"""
+"""Writes to the register from the web forms, through the sync merge (see webapp/merging.py)."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
-from zoneinfo import ZoneInfo
 
-from flask import current_app
 from flask_login import current_user
 
-from sync import REJECTED, merge_batch
+from sync import REJECTED
 
 from ..extensions import db
+from ..merging import local_today, merge_from_server
 from ..models import Area, Household, Person
-from ..scope import village_ids_for
-from ..sync_store import SqlStore
 from .schemas import validate_household, validate_person
-from .sync_rules import PERSON_FIELDS, RegisterRules
+from .sync_rules import PERSON_FIELDS
 
-
-def local_today() -> date:
-    return datetime.now(ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))).date()
-
-
-def _json(value):
-    return value.isoformat() if isinstance(value, date) else value
+__all__ = ["local_today", "save_household", "save_person"]
 
 
 def _merge_one(entity: str, entity_id: str, base_version: int, data: dict) -> dict:
-    """Merge one server-made record for the signed-in user; returns the engine's result."""
-    user = current_user._get_current_object()
-    villages = village_ids_for(user)
-    rules = RegisterRules(user, villages, None, local_today())
-    store = SqlStore(db.session, projections=rules.projections(), visible_villages=villages)
-    now = datetime.now(timezone.utc)
-    record = {"id": str(uuid.uuid4()), "type": entity, "entity_id": entity_id, "base_version": base_version,
-              "client_time": now.isoformat(), "data": {k: _json(v) for k, v in data.items()}}
-    [result] = merge_batch(store, [record], device_id=f"session-{user.id}", user_id=user.id, now=now,
-                           rules=rules.rules())
-    return result
+    return merge_from_server(current_user._get_current_object(), entity, entity_id, base_version, data)
 
 
 def save_household(household: Household | None, form: dict, group: Area):

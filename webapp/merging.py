@@ -1,0 +1,57 @@
+"""The one way a change reaches the register: a sync record merged by sync.merge_batch.
+
+Phones send records to /api/sync; web forms and conflict resolutions make a record on
+the server and merge it here. Same rules, clocks, conflicts, projection and audit.
+"""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+
+from sync import Result, merge_batch
+
+from .extensions import db
+from .scope import village_ids_for
+from .sync_store import SqlStore
+
+
+def local_today() -> date:
+    return datetime.now(ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))).date()
+
+
+def server_now() -> datetime:
+    """The merge clock (aware UTC); tests may patch this one name."""
+    return datetime.now(timezone.utc)
+
+
+def registered_device(device_id: str | None) -> str | None:
+    """The id when it names a phone that logged in (audit links to it); browsers name themselves."""
+    from .models import Device
+
+    return device_id if device_id and db.session.get(Device, device_id) is not None else None
+
+
+def store_and_rules(user, device_id: str | None):
+    """A store limited to the user's scope and the merge rules judging their records."""
+    from .register.sync_rules import RegisterRules  # the register package imports this module
+
+    villages = village_ids_for(user)
+    register = RegisterRules(user, villages, registered_device(device_id), local_today())
+    return SqlStore(db.session, projections=register.projections(), visible_villages=villages), register.rules()
+
+
+def merge_records(user, device_id: str, records: list) -> list[Result]:
+    store, rules = store_and_rules(user, device_id)
+    return merge_batch(store, records, device_id=device_id, user_id=user.id, now=server_now(), rules=rules)
+
+
+def merge_from_server(user, entity: str, entity_id: str, base_version: int, data: dict) -> Result:
+    """Merge one record made on the server for ``user`` (a web form, a conflict resolution)."""
+    record = {"id": str(uuid.uuid4()), "type": entity, "entity_id": entity_id, "base_version": base_version,
+              "client_time": server_now().isoformat(),
+              "data": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in data.items()}}
+    [result] = merge_records(user, f"session-{user.id}", [record])
+    return result
