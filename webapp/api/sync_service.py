@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sync import changes_since, decode_cursor, encode_cursor, merge_batch
 
-from .. import audit
+from .. import audit, merging
 from ..extensions import db
-from ..merging import registered_device, server_now, store_and_rules
+from ..merging import registered_device, store_and_rules
 
 MAX_RECORDS = 500
 PULL_PAGE = 500
@@ -25,7 +25,7 @@ def sync_exchange(user, device_id: str, body: dict) -> dict:
     except (ValueError, TypeError):
         raise BadRequest("cursor is not one this server gave out") from None
     store, rules = store_and_rules(user, device_id)
-    results = merge_batch(store, records, device_id=device_id, user_id=user.id, now=server_now(), rules=rules)
+    results = merge_batch(store, records, device_id=device_id, user_id=user.id, now=merging.server_now(), rules=rules)
     changes, new_cursor, more = changes_since(store, cursor, visible=lambda change: True, limit=PULL_PAGE)
     if records:
         counts: dict[str, int] = {}
