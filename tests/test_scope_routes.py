@@ -5,6 +5,8 @@ a route whose argument it cannot fill fails the test until ENTITY_FOR_PREFIX lea
 """
 from tests.factories import make_family, make_town, make_user
 from tests.helpers import csrf_token_for, login
+from webapp.extensions import db
+from webapp.models import SyncConflict
 
 # Arguments that do not name an entity (no scope to check).
 NOT_ENTITIES = {("auth.set_language", "code"), ("static", "filename")}
@@ -23,7 +25,12 @@ def _entities(app):
         make_user("super_2", "supervisor", [town2])
         make_user("desk_2", "desk", [town2])
         other = make_user("someone", "worker", [village_b])
+        conflict = SyncConflict(entity="person", entity_id=family_b.head_id, field="phone", base_version=1,
+                                competitors={}, is_conflict=True, village_id=village_b.id)
+        db.session.add(conflict)
+        db.session.commit()
         return {
+            "conflicts": conflict.id,
             "villages": village_b.id,
             "groups": village_b.children[0].id,
             "households": family_b.id,

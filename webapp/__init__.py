@@ -58,12 +58,16 @@ def create_app(config: dict | None = None) -> Flask:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
+    from .conflicts import bp as conflicts_bp
+    from .pwa import bp as pwa_bp
     from .register import bp as register_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(register_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
+    app.register_blueprint(conflicts_bp)
+    app.register_blueprint(pwa_bp)
 
     from . import labels
     from .cli import register_cli

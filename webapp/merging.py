@@ -13,6 +13,7 @@ from flask import current_app
 
 from sync import Result, merge_batch
 
+from . import audit
 from .extensions import db
 from .scope import village_ids_for
 from .sync_store import SqlStore
@@ -43,9 +44,25 @@ def store_and_rules(user, device_id: str | None):
     return SqlStore(db.session, projections=register.projections(), visible_villages=villages), register.rules()
 
 
-def merge_records(user, device_id: str, records: list) -> list[Result]:
+def merge_records(user, device_id: str, records: list, *, audit_batch: bool = False) -> list[Result]:
+    """Merge and commit; on a store failure nothing of the batch stays (the sender retries).
+
+    ``audit_batch`` adds one audit entry counting the answers (a device's sync), in the same commit."""
     store, rules = store_and_rules(user, device_id)
-    return merge_batch(store, records, device_id=device_id, user_id=user.id, now=server_now(), rules=rules)
+    db.session.commit()  # end any read transaction, so the merge's first statement takes the write lock
+    try:
+        results = merge_batch(store, records, device_id=device_id, user_id=user.id, now=server_now(), rules=rules)
+        if audit_batch and results:
+            counts: dict[str, int] = {}
+            for result in results:
+                counts[result["status"]] = counts.get(result["status"], 0) + 1
+            audit.record("sync", "device", device_id, after=counts, user=user,
+                         device_id=registered_device(device_id))
+        store.finish()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return results
 
 
 def merge_from_server(user, entity: str, entity_id: str, base_version: int, data: dict) -> Result:

@@ -2,10 +2,15 @@
 
 What must hold beyond the protocol:
 
-* ``begin()`` updates the single ``sync_counter`` row before anything else. On PostgreSQL
-  that row lock, and on SQLite the write lock, is held until commit, so merge units run
-  one at a time and change sequence numbers become visible in order: a device pulling by
-  cursor can never skip a change committed late.
+* A batch is one database transaction and each record a SAVEPOINT in it (``begin`` /
+  ``commit`` / ``rollback`` of the protocol), so a record is atomic and the batch costs
+  one durable commit, made by the caller (``finish()``) before the answer is sent.
+* The first ``begin()`` of a batch updates the single ``sync_counter`` row before
+  anything else. On PostgreSQL that row lock, and on SQLite the write lock, is held until
+  the batch commits, so batches run one at a time and change sequence numbers become
+  visible in order: a device pulling by cursor can never skip a change committed late.
+  (With pysqlite's default transaction handling this UPDATE is also what opens the
+  transaction, so the per-record SAVEPOINTs nest inside it.)
 * Typed rows (Person, Household) are a projection of the merged state: each entity type
   may give a ``Projection`` that loads a row that never went through sync (demo data,
   imports) and writes the merged fields back into its table, in the same unit.
@@ -48,21 +53,32 @@ class SqlStore:
         self.projections = projections or {}
         self.event_village = event_village or (lambda event: None)
         self.visible_villages = visible_villages
+        self._locked = False
+        self._unit = None
 
     # -- units of work ---------------------------------------------------------------------
     def begin(self) -> None:
-        updated = self.session.execute(
-            sa.update(SyncCounter).where(SyncCounter.id == 1).values(value=SyncCounter.value)
-        ).rowcount
-        if not updated:
-            self.session.add(SyncCounter(id=1, value=0))
-            self.session.flush()
+        if not self._locked:
+            updated = self.session.execute(
+                sa.update(SyncCounter).where(SyncCounter.id == 1).values(value=SyncCounter.value)
+            ).rowcount
+            if not updated:
+                self.session.add(SyncCounter(id=1, value=0))
+                self.session.flush()
+            self._locked = True
+        self._unit = self.session.begin_nested()
 
     def commit(self) -> None:
-        self.session.commit()
+        self._unit.commit()
 
     def rollback(self) -> None:
-        self.session.rollback()
+        if self._unit is not None and self._unit.is_active:
+            self._unit.rollback()
+
+    def finish(self) -> None:
+        """Commit the batch: every record's unit at once, durably, and release the lock."""
+        self.session.commit()
+        self._locked = False
 
     def next_seq(self) -> int:
         return self.session.execute(

@@ -58,3 +58,11 @@ def label(mapping: dict, code: str | None) -> str:
     if not code:
         return ""
     return str(mapping.get(code, code))
+
+FIELD_LABELS = {
+    "name": _l("Name"), "sex": _l("Sex"), "birth_date": _l("Date of birth"), "id_number": _l("ID number"),
+    "phone": _l("Mobile phone"), "relation": _l("Relation to head of household"), "status": _l("Status"),
+    "away_place": _l("Where they are now (town, city or employer)"), "away_contact": _l("Contact while away"),
+    "enrolled": _l("Enrolled in check-ups"), "household_id": _l("Household"), "group_id": _l("Group"),
+    "number": _l("Household number"), "address": _l("Address"),
+}

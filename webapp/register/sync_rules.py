@@ -105,9 +105,9 @@ class RegisterRules:
         clean, errors = validate_person(state.fields, town_id=household.town_id, session=db.session,
                                         person_id=state.entity_id, today=self.today)
         person = db.session.get(Person, state.entity_id)
-        if person is None:
+        creating = person is None
+        if creating:
             person = Person(id=state.entity_id)
-            db.session.add(person)
         for name, value in clean.items():
             if name not in errors and name in PERSON_FIELDS:
                 setattr(person, name, value)
@@ -117,6 +117,8 @@ class RegisterRules:
         person.household_id = household.id
         person.group_id, person.village_id, person.town_id = household.group_id, household.village_id, household.town_id
         person.version = state.version
+        if creating:
+            db.session.add(person)
         db.session.flush()
         if person.relation == HEAD and household.head_id != person.id:
             audit.record("update", "household", household.id, {"head_id": household.head_id},
@@ -128,18 +130,24 @@ class RegisterRules:
 
     def _write_household(self, state: EntityState, before: dict | None) -> str | None:
         group = db.session.get(Area, state.fields["group_id"])
+        village = db.session.get(Area, group.parent_id)
+        place = {"group_id": group.id, "village_id": village.id, "town_id": village.parent_id}
         household = db.session.get(Household, state.entity_id)
-        if household is None:
-            household = Household(id=state.entity_id)
-            db.session.add(household)
+        creating = household is None
+        if creating:  # every column set before the row joins the session (no early autoflush)
+            household = Household(id=state.entity_id, **place)
+        moved = not creating and household.group_id != group.id
         household.number = state.fields.get("number") or ""
         household.address = (state.fields.get("address") or "").strip()
-        moved = household.group_id is not None and household.group_id != group.id
-        household.group_id, household.village_id, household.town_id = group.id, group.parent_id, group.parent.parent_id
+        for name, value in place.items():
+            setattr(household, name, value)
         household.version = state.version
-        if moved:  # members carry their group too
+        if creating:
+            db.session.add(household)
+        elif moved:  # members carry their group too
             for member in household.members:
-                member.group_id, member.village_id, member.town_id = group.id, group.parent_id, group.parent.parent_id
+                for name, value in place.items():
+                    setattr(member, name, value)
         db.session.flush()
         audit.record("create" if before is None else "update", "household", household.id, before,
                      household_fields(household), user=self.user, device_id=self.device_id)

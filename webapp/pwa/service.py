@@ -1,0 +1,74 @@
+"""What the service worker needs from the server: its versioned script and the pages to keep."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import url_for
+
+from ..extensions import db
+from ..models import Area, Household, User
+from ..register.queries import VILLAGE_KINDS
+from ..scope import scoped
+
+# A worker's village may hold ~1,000 households; an admin sees the whole county. Past this
+# many URLs the phone keeps only what the worker opens.
+MAX_OFFLINE_URLS = 3000
+VERSION_PLACEHOLDER = "__VERSION__"
+SHELL_PLACEHOLDER = '["__SHELL__"]'
+
+
+def static_version(static_folder: str) -> str:
+    """A short hash of every static file's path and bytes: a deploy that changes any of
+    them changes the service worker script, so phones install the new shell."""
+    digest = hashlib.sha256()
+    root = Path(static_folder)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def shell_urls(static_folder: str) -> list[str]:
+    """The app shell precached on install: styles, scripts, htmx, manifest, icons, /offline."""
+    root = Path(static_folder)
+    files = ["css/app.css", "vendor/htmx.min.js", "manifest.webmanifest"]
+    files += sorted(str(p.relative_to(root)) for p in (root / "js").glob("*.js"))
+    files += sorted(str(p.relative_to(root)) for p in (root / "icons").glob("*") if p.is_file())
+    return [url_for("static", filename=f) for f in files] + [url_for("pwa.offline")]
+
+
+def service_worker_source(static_folder: str, version: str) -> str:
+    source = (Path(static_folder) / "sw.js").read_text(encoding="utf-8")
+    return (source.replace(VERSION_PLACEHOLDER, version)
+            .replace(SHELL_PLACEHOLDER, json.dumps(shell_urls(static_folder))))
+
+
+def offline_urls(user: User, page_size: int) -> list[str]:
+    """The register pages a worker should have on the phone: the index, the outbox, each
+    village, each page of each group's household list, and each household page."""
+    urls = [url_for("register.index"), url_for("pwa.outbox")]
+    villages = db.session.scalars(
+        scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
+    ).all()
+    urls += [url_for("register.village", village_id=v) for v in villages]
+    group_sizes = db.session.execute(
+        scoped(sa.select(Area.id, sa.func.count(Household.id)), Area, user)
+        .outerjoin(Household, Household.group_id == Area.id)
+        .where(Area.kind == "group", Area.parent_id.in_(villages))
+        .group_by(Area.id, Area.code).order_by(Area.code)
+    ).all()
+    for group_id, count in group_sizes:
+        urls.append(url_for("register.group", group_id=group_id))
+        pages = max(1, -(-count // page_size))
+        urls += [url_for("register.group", group_id=group_id, page=n) for n in range(2, pages + 1)]
+    households = db.session.scalars(
+        scoped(sa.select(Household.id), Household, user)
+        .order_by(Household.village_id, Household.group_id, Household.number)
+        .limit(MAX_OFFLINE_URLS)
+    ).all()
+    urls += [url_for("register.household", household_id=h) for h in households]
+    return urls[:MAX_OFFLINE_URLS]

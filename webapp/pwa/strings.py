@@ -1,0 +1,62 @@
+"""Words the browser scripts show, in the user's language.
+
+layout.html renders them as a JSON block (<script type="application/json" id="i18n">):
+JSON is never executed, so the CSP (script-src 'self') allows it. Placeholders are {name}.
+"""
+from __future__ import annotations
+
+from flask_babel import gettext as _
+
+from ..register.labels import RELATION_LABELS, SEX_LABELS, STATUS_LABELS
+
+
+def js_strings() -> dict:
+    return {
+        "saved_waiting": _("Saved, waiting to sync"),
+        "saved": _("Saved"),
+        "waiting": _("{count} waiting to sync"),
+        "rejected": _("{count} need fixing"),
+        "all_synced": _("Everything is synced"),
+        "last_sync": _("Last synced {time}"),
+        "never_synced": _("Never synced on this phone"),
+        "failed": _("Sync failed: {reason}"),
+        "reason_network": _("no connection, will retry by itself"),
+        "reason_login": _("Please log in again"),
+        "reason_http": _("the server answered {detail}, will retry by itself"),
+        "ready_offline": _("Ready to use offline"),
+        "unsynced": _("Not synced yet"),
+        "logout_confirm": _("{count} changes on this phone have not reached the server yet. "
+                            "They stay on this phone and are sent after you log in again. Log out anyway?"),
+        "fix_intro": _("The server did not accept this change. Correct the fields marked below and save again."),
+        "outbox_empty": _("Nothing is waiting: every change on this phone has reached the server."),
+        "state_pending": _("Waiting to sync"),
+        "state_rejected": _("Not accepted: needs fixing"),
+        "type_person": _("Person"),
+        "type_household": _("Household"),
+        "made_at": _("Made {time}"),
+        "attempts": _("{count} attempts"),
+        "fix": _("Fix and send again"),
+        "sync_now": _("Sync now"),
+        "no_name": _("(no name)"),
+        "values": {
+            "sex": {code: str(text) for code, text in SEX_LABELS.items()},
+            "status": {code: str(text) for code, text in STATUS_LABELS.items()},
+            "relation": {code: str(text) for code, text in RELATION_LABELS.items()},
+        },
+        "fields": {
+            "name": _("Name"),
+            "sex": _("Sex"),
+            "birth_date": _("Date of birth"),
+            "id_number": _("ID number"),
+            "phone": _("Mobile phone"),
+            "relation": _("Relation to head of household"),
+            "status": _("Status"),
+            "away_place": _("Away at"),
+            "away_contact": _("Contact while away"),
+            "enrolled": _("Enrolled in check-ups"),
+            "address": _("Address"),
+            "number": _("Household number"),
+            "group_id": _("Group"),
+            "household_id": _("Household"),
+        },
+    }
