@@ -69,7 +69,7 @@ class SqlStore:
         self._unit = self.session.begin_nested()
 
     def commit(self) -> None:
-        self._unit.commit()
+        self._unit.commit()  # flushes this record's writes, then releases its savepoint
 
     def rollback(self) -> None:
         if self._unit is not None and self._unit.is_active:
@@ -100,7 +100,6 @@ class SqlStore:
             key=raw.key, record=raw.record, device_id=raw.device_id, user_id=raw.user_id,
             received_at=raw.received_at.replace(tzinfo=None), status=raw.status, errors=raw.errors,
             version=raw.version))
-        self.session.flush()
 
     # -- entities --------------------------------------------------------------------------
     def get_entity(self, entity: str, entity_id: str) -> EntityState | None:
@@ -135,10 +134,13 @@ class SqlStore:
 
     # -- conflicts -------------------------------------------------------------------------
     def _conflict_row(self, key) -> SyncConflict | None:
+        """Rows of earlier records are flushed by their unit's commit; this record never asks
+        twice for one key, so the lookup need not flush what this unit wrote so far."""
         entity, entity_id, field, base = key
-        return self.session.scalar(sa.select(SyncConflict).where(
+        with self.session.no_autoflush:
+            return self.session.scalar(sa.select(SyncConflict).where(
             SyncConflict.entity == entity, SyncConflict.entity_id == entity_id, SyncConflict.field == field,
-            SyncConflict.base_version == (NO_BASE if base is None else base)))
+                SyncConflict.base_version == (NO_BASE if base is None else base)))
 
     @staticmethod
     def _to_conflict(row: SyncConflict) -> Conflict:
@@ -162,7 +164,6 @@ class SqlStore:
         row.is_conflict = conflict.is_conflict
         entity_row = self.session.get(SyncEntity, (conflict.entity, conflict.entity_id))
         row.village_id = entity_row.village_id if entity_row is not None else None
-        self.session.flush()
 
     def conflicts(self) -> list[Conflict]:
         rows = self.session.scalars(sa.select(SyncConflict).where(SyncConflict.is_conflict.is_(True)))
@@ -186,7 +187,6 @@ class SqlStore:
         row.unique_key = None if event.unique_key is None else json.dumps(list(event.unique_key))
         row.counted, row.seq = event.counted, event.seq
         row.village_id = self.event_village(event)
-        self.session.flush()
 
     def events_by_key(self, type: str, unique_key: tuple) -> list[Event]:
         rows = self.session.scalars(sa.select(SyncEvent).where(
