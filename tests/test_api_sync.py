@@ -146,3 +146,13 @@ def test_gzip_compressed_bodies_are_accepted(app, client):
     body = gzip.compress(json.dumps({"records": _new_family(ids["group_a"])[2]}).encode())
     response = client.post("/api/sync", data=body, headers=headers)
     assert [r["status"] for r in response.get_json()["results"]] == ["applied", "applied"]
+
+
+def test_records_of_another_user_are_refused_whole(app, client):
+    ids = _setup(app)
+    headers = _token(client, "worker_a")
+    response = client.post("/api/sync", json={"user_id": "someone-else", "records": _new_family(ids["group_a"])[2]},
+                           headers=headers)
+    assert response.status_code == 409
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncRecord)) == 0

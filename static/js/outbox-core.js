@@ -239,7 +239,9 @@
         credentials: "same-origin",
         cache: "no-store",
         headers: headers,
-        body: JSON.stringify({ device_id: values[0], cursor: values[1], records: records.map(wire) }),
+        // user_id: the server refuses the batch if the session now belongs to someone else.
+        body: JSON.stringify({ device_id: values[0], cursor: values[1], user_id: owner,
+                               records: records.map(wire) }),
       });
     });
   }

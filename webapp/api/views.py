@@ -86,6 +86,9 @@ def sync():
         return api_error(400, f"the body is not valid JSON ({exc.__class__.__name__})")
     if not isinstance(body, dict):
         return api_error(400, "expected a JSON object with device_id, cursor and records")
+    if body.get("user_id") not in (None, g.api_user.id):
+        # A phone's records belong to who made them; never merge them under another login.
+        return api_error(409, "these records belong to another user; log in as that user to send them")
     if isinstance(body.get("records"), list) and len(body["records"]) > MAX_RECORDS:
         return api_error(413, f"at most {MAX_RECORDS} records per request", limit=MAX_RECORDS)
     try:
