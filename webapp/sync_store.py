@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from sync import Competitor, Conflict, EntityState, Event, RawRecord, stamp_from_str, stamp_to_str
@@ -59,12 +61,13 @@ class SqlStore:
     # -- units of work ---------------------------------------------------------------------
     def begin(self) -> None:
         if not self._locked:
-            updated = self.session.execute(
-                sa.update(SyncCounter).where(SyncCounter.id == 1).values(value=SyncCounter.value)
-            ).rowcount
-            if not updated:
-                self.session.add(SyncCounter(id=1, value=0))
-                self.session.flush()
+            lock = sa.update(SyncCounter).where(SyncCounter.id == 1).values(value=SyncCounter.value)
+            if not self.session.execute(lock).rowcount:
+                # The migration makes the row; an emptied database gets it here. Two first
+                # batches may race: ON CONFLICT lets the second wait for the first, then lock.
+                insert = (pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert)
+                self.session.execute(insert(SyncCounter).values(id=1, value=0).on_conflict_do_nothing())
+                self.session.execute(lock)
             self._locked = True
         self._unit = self.session.begin_nested()
 

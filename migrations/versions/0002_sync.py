@@ -42,6 +42,7 @@ def upgrade():
     sa.Column('value', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
+    op.execute("INSERT INTO sync_counter (id, value) VALUES (1, 0)")
     op.create_table('sync_entity',
     sa.Column('entity', sa.String(length=32), nullable=False),
     sa.Column('entity_id', sa.String(length=64), nullable=False),
