@@ -6,6 +6,7 @@ write the merged state into the Person and Household tables, audited, in the sam
 """
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from flask_babel import gettext as _
@@ -18,6 +19,8 @@ from ..models import Area, Household, Person
 from ..pinyin import pinyin_keys
 from ..sync_store import Projection
 from .schemas import HEAD, validate_household, validate_person
+
+log = logging.getLogger(__name__)
 
 PERSON_FIELDS = ("household_id", "name", "sex", "birth_date", "id_number", "phone", "relation", "status",
                  "away_place", "away_contact", "enrolled")
@@ -35,6 +38,24 @@ def person_fields(person: Person) -> dict:
 
 def household_fields(household: Household) -> dict:
     return {name: getattr(household, name) for name in HOUSEHOLD_FIELDS}
+
+
+def linked_field_errors(data: dict) -> dict:
+    """Fields whose rules tie them together must arrive in one record.
+
+    Records are judged on their own proposal, and fields merge one by one (last writer
+    wins). A rule spanning two fields therefore only holds in every arrival order when
+    the latest writer of one is the latest writer of the other: a place comes with its
+    status, "away" comes with its place, and an ID number with the birth date it encodes.
+    """
+    errors = {}
+    if "away_place" in data and "status" not in data:
+        errors["status"] = [_("Send the status together with the place.")]
+    if data.get("status") == "away" and "away_place" not in data:
+        errors["away_place"] = [_("Say where the person is when they are away.")]
+    if ("id_number" in data) != ("birth_date" in data):
+        errors["birth_date"] = [_("Send the date of birth together with the ID number.")]
+    return errors
 
 
 class RegisterRules:
@@ -73,6 +94,9 @@ class RegisterRules:
 
     # -- validation ------------------------------------------------------------------------
     def person_valid(self, values, entity_id, context):
+        linked = linked_field_errors(context["record"].data)
+        if linked:
+            return linked
         household_id = values.get("household_id")
         household = db.session.get(Household, household_id) if isinstance(household_id, str) else None
         if household is None:
@@ -104,6 +128,9 @@ class RegisterRules:
         household = db.session.get(Household, state.fields["household_id"])
         clean, errors = validate_person(state.fields, town_id=household.town_id, session=db.session,
                                         person_id=state.entity_id, today=self.today)
+        if errors:  # linked_field_errors keeps merged states valid; never fail silently if one is not
+            log.error("merged person %s is not valid (%s); its fields are kept in sync_entity",
+                      state.entity_id, ", ".join(sorted(errors)))
         person = db.session.get(Person, state.entity_id)
         creating = person is None
         if creating:
