@@ -28,6 +28,7 @@ def test_supervisor_keeps_the_earlier_value_and_it_becomes_a_new_audited_change(
     html = client.get("/conflicts/").get_data(as_text=True)
     assert "陈秀英" in html and "手机号" in html
     assert "13800000001" in html and "13800000002" in html and "正在使用" in html
+    assert "?" not in html.split("<main", 1)[1]  # each value names who made it
     with app.app_context():
         conflict = db.session.scalar(sa.select(SyncConflict).where(SyncConflict.is_conflict.is_(True)))
         earlier = next(rid for rid, c in conflict.competitors.items() if c["value"] == "13800000001")

@@ -122,14 +122,15 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
-  /* ISO 8601 in the phone's own time zone, e.g. 2026-11-22T09:14:03+08:00. */
+  /* ISO 8601 in the phone's own time zone with milliseconds, e.g. 2026-11-22T09:14:03.250+08:00
+     (the merge orders edits by this time; whole seconds would tie two quick edits). */
   function localIso(date) {
     var offset = -date.getTimezoneOffset();
     var sign = offset >= 0 ? "+" : "-";
     offset = Math.abs(offset);
     return date.getFullYear() + "-" + pad(date.getMonth() + 1) + "-" + pad(date.getDate()) +
       "T" + pad(date.getHours()) + ":" + pad(date.getMinutes()) + ":" + pad(date.getSeconds()) +
-      sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60);
+      "." + String(date.getMilliseconds()).padStart(3, "0") + sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60);
   }
 
   function newRecord(fields) {

@@ -13,7 +13,7 @@ from sync import stamp_from_str
 from .. import audit
 from ..extensions import db
 from ..merging import merge_from_server
-from ..models import Area, Device, Household, Person, SyncConflict, SyncEntity, User, utcnow
+from ..models import Area, Household, Person, SyncConflict, SyncEntity, SyncRecord, User, utcnow
 from ..scope import village_ids_for
 
 RESOLVERS = ("supervisor", "admin")
@@ -47,13 +47,11 @@ def conflict_in_scope(user, conflict_id: int) -> SyncConflict:
     return conflict
 
 
-def _who(device_id: str) -> str:
-    """The name of whoever made an edit: a phone's user, or the user of a browser session."""
-    user_id = device_id[len("session-"):] if device_id.startswith("session-") else None
-    if user_id is None:
-        device = db.session.get(Device, device_id)
-        user_id = device.user_id if device else None
-    user = db.session.get(User, user_id) if user_id else None
+def _who(record_id: str) -> str:
+    """The name of whoever sent an edit, from the record as it was received (its user, not its
+    device: browsers name their own devices, and one phone may serve several users)."""
+    raw = db.session.get(SyncRecord, record_id.lower())
+    user = db.session.get(User, raw.user_id) if raw is not None else None
     return (user.display_name or user.username) if user else "?"
 
 
@@ -65,7 +63,7 @@ def choices(conflict: SyncConflict) -> list[Choice]:
     for record_id, c in conflict.competitors.items():
         stamp = stamp_from_str(c["stamp"])
         when = datetime.fromtimestamp(stamp.physical_ms / 1000, timezone.utc).astimezone(tz)
-        out.append(Choice(record_id, c["value"], _who(c["device_id"]), when, c["value"] == current))
+        out.append(Choice(record_id, c["value"], _who(record_id), when, c["value"] == current))
     return sorted(out, key=lambda choice: choice.when)
 
 
