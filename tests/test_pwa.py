@@ -173,7 +173,7 @@ def test_a_change_saved_without_signal_waits_on_the_phone(live_server, village, 
     assert record["base_version"] == 1
     assert record["data"]["phone"] == "13912345678" and record["data"]["enrolled"] is True
     assert record["data"]["household_id"] == village["home"]
-    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00$", record["client_time"])
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00$", record["client_time"])
 
     page.reload()
     expect(waiting_count(page)).to_have_attribute("data-pending-count", "1")
