@@ -1,21 +1,11 @@
 """Audit entries: who, which device, when, what, before and after."""
 from __future__ import annotations
 
-from datetime import date, datetime
-
 from flask import g, has_request_context
 from flask_login import current_user
 
 from .extensions import db
 from .models import AuditEntry
-
-
-def snapshot(obj, fields) -> dict:
-    out = {}
-    for name in fields:
-        value = getattr(obj, name)
-        out[name] = value.isoformat() if isinstance(value, (date, datetime)) else value
-    return out
 
 
 def record(action: str, entity: str, entity_id: str | None, before=None, after=None, user=None, device_id=None):

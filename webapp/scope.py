@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import abort, g
 
 from .extensions import db
-from .models import Area, Household, Person, User
+from .models import Area, User
 
 
 def village_ids_for(user: User) -> frozenset[str] | None:
@@ -74,4 +74,3 @@ def may_write(obj, user: User) -> bool:
     return user.role in ("admin", "supervisor", "worker") and in_scope(obj, user)
 
 
-__all__ = ["village_ids_for", "scoped", "in_scope", "get_in_scope", "may_write", "Household", "Person"]
