@@ -71,7 +71,10 @@ def create_app(config: dict | None = None) -> Flask:
 
     from . import labels
     from .cli import register_cli
+    from .merging import register_sync_types
+    from .register.sync_rules import RegisterRules
 
+    register_sync_types(app, RegisterRules)  # new record types: register_sync_types in their own init
     labels.init_app(app)
     register_cli(app)
 

@@ -35,13 +35,27 @@ def registered_device(device_id: str | None) -> str | None:
     return device_id if device_id and db.session.get(Device, device_id) is not None else None
 
 
+def register_sync_types(app, factory) -> None:
+    """Add record types to the merge: ``factory(user, villages, device_id, today)`` returns an
+    object with ``rules()`` (type -> EntityRule | EventRule) and optionally ``projections()``
+    (entity type -> Projection) and ``event_projections()`` (event type -> project(event) ->
+    village id). Blueprints call this from their ``init_app``; the register's types come first."""
+    app.extensions.setdefault("doorstep_sync_types", []).append(factory)
+
+
 def store_and_rules(user, device_id: str | None):
     """A store limited to the user's scope and the merge rules judging their records."""
-    from .register.sync_rules import RegisterRules  # the register package imports this module
-
     villages = village_ids_for(user)
-    register = RegisterRules(user, villages, registered_device(device_id), local_today())
-    return SqlStore(db.session, projections=register.projections(), visible_villages=villages), register.rules()
+    device, today = registered_device(device_id), local_today()
+    rules, projections, event_projections = {}, {}, {}
+    for factory in current_app.extensions.get("doorstep_sync_types", []):
+        types = factory(user, villages, device, today)
+        rules.update(types.rules())
+        projections.update(getattr(types, "projections", dict)())
+        event_projections.update(getattr(types, "event_projections", dict)())
+    store = SqlStore(db.session, projections=projections, event_projections=event_projections,
+                     visible_villages=villages)
+    return store, rules
 
 
 def merge_records(user, device_id: str, records: list, *, audit_batch: bool = False) -> list[Result]:

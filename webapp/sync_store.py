@@ -14,6 +14,9 @@ What must hold beyond the protocol:
 * Typed rows (Person, Household) are a projection of the merged state: each entity type
   may give a ``Projection`` that loads a row that never went through sync (demo data,
   imports) and writes the merged fields back into its table, in the same unit.
+* Events (visits, sign-ins, deliveries) may have an event projection per type:
+  ``project(event) -> village_id`` writes or updates the event's typed row (it is called
+  again when an event's ``counted`` flag changes) and says which village may pull it.
 """
 from __future__ import annotations
 
@@ -49,11 +52,11 @@ class Projection:
 
 class SqlStore:
     def __init__(self, session: Session, projections: dict[str, Projection] | None = None,
-                 event_village: Callable[[Event], str | None] | None = None,
+                 event_projections: dict[str, Callable[[Event], str | None]] | None = None,
                  visible_villages: frozenset[str] | None = None):
         self.session = session
         self.projections = projections or {}
-        self.event_village = event_village or (lambda event: None)
+        self.event_projections = event_projections or {}
         self.visible_villages = visible_villages
         self._locked = False
         self._unit = None
@@ -189,7 +192,8 @@ class SqlStore:
         row.stamp, row.device_id, row.user_id = stamp_to_str(event.stamp), event.device_id, event.user_id
         row.unique_key = None if event.unique_key is None else json.dumps(list(event.unique_key))
         row.counted, row.seq = event.counted, event.seq
-        row.village_id = self.event_village(event)
+        project = self.event_projections.get(event.type)
+        row.village_id = project(event) if project is not None else None
 
     def events_by_key(self, type: str, unique_key: tuple) -> list[Event]:
         rows = self.session.scalars(sa.select(SyncEvent).where(
