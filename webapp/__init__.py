@@ -58,7 +58,12 @@ def create_app(config: dict | None = None) -> Flask:
     from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
+    from .checkups import bp as checkups_bp
+    from .checkups import models as _checkup_models  # noqa: F401
     from .conflicts import bp as conflicts_bp
+    from .notices import bp as notices_bp
+    from .notices import init_app as notices_init_app
+    from .notices import models as _notice_models  # noqa: F401
     from .pwa import bp as pwa_bp
     from .register import bp as register_bp
 
@@ -68,6 +73,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(conflicts_bp)
     app.register_blueprint(pwa_bp)
+    app.register_blueprint(checkups_bp)
+    app.register_blueprint(notices_bp)
 
     from . import labels
     from .cli import register_cli
@@ -75,6 +82,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .register.sync_rules import RegisterRules
 
     register_sync_types(app, RegisterRules)  # new record types: register_sync_types in their own init
+    notices_init_app(app)
     labels.init_app(app)
     register_cli(app)
 
