@@ -38,6 +38,12 @@ def load_config(instance_path: str) -> dict:
         "TIMEZONE": os.environ.get("TIMEZONE", "Asia/Shanghai"),
         "NOTICE_LEAD_DAYS": int(os.environ.get("NOTICE_LEAD_DAYS", "3")),
         "NOTICE_TIME": os.environ.get("NOTICE_TIME", "07:00"),
+        # A list made this long after it was due is marked late.
+        "NOTICE_LATE_MINUTES": int(os.environ.get("NOTICE_LATE_MINUTES", "30")),
+        # The scheduler process: how often it catches up and sends, and how long a leader's lease lasts.
+        "SCHEDULER_TICK_SECONDS": int(os.environ.get("SCHEDULER_TICK_SECONDS", "60")),
+        "SCHEDULER_LEASE_SECONDS": int(os.environ.get("SCHEDULER_LEASE_SECONDS", "45")),
+        "SEND_MAX_ATTEMPTS": int(os.environ.get("SEND_MAX_ATTEMPTS", "3")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "LANGUAGES": ["zh_CN", "en"],
         "WTF_CSRF_TIME_LIMIT": None,

@@ -65,6 +65,8 @@ def dispatch_due(now: datetime | None = None) -> int:
         NoticeMessage.channel.in_(("sms", "email")), NoticeMessage.status.in_(("queued", "retry")),
         sa.or_(NoticeMessage.next_attempt_at.is_(None), NoticeMessage.next_attempt_at <= naive_utc(now)))
         .order_by(NoticeMessage.created_at)))
+    if not due:
+        return 0
     gateway, mail = sms_gateway(), mailer()
     attempted = 0
     for message_id in due:
