@@ -22,13 +22,9 @@ stop_all() {
 trap stop_all INT TERM
 trap 'stop_all; wait 2>/dev/null || true' EXIT
 
-if flask scheduler --help >/dev/null 2>&1; then
-  "$BIN/flask" --app wsgi scheduler &  # not via the function: $! must be the process itself
-  scheduler_pid=$!
-  echo "Scheduler started (pid $scheduler_pid)."
-else
-  echo "No 'flask scheduler' command yet: running without the scheduler."
-fi
+"$BIN/flask" --app wsgi scheduler &  # not via the function: $! must be the process itself
+scheduler_pid=$!
+echo "Scheduler started (pid $scheduler_pid)."
 
 "$BIN/gunicorn" -w "${WEB_CONCURRENCY:-2}" -b "${BIND:-127.0.0.1:8000}" wsgi:app &
 gunicorn_pid=$!

@@ -37,6 +37,10 @@ def register_cli(app: Flask) -> None:
                 return
             raise click.ClickException("The database is not empty: use a new DATABASE_URL for the demo town.")
         logins = build_demo(db.session, seed=seed, people=people)
+        from .checkups.demo import add_demo_days
+        from .merging import local_today
+
+        add_demo_days(db.session, local_today())
         click.echo(f"Demo town built with {people} residents (seed {seed}).")
         _print_logins(logins)
 

@@ -89,6 +89,7 @@
       state.failure = s.failure;
       renderStatus();
       markPendingInLists();
+      markPendingEvents();
       document.dispatchEvent(new CustomEvent("outbox:changed"));
     });
   }
@@ -314,6 +315,29 @@
         records.filter(function (r) {
           return r.type === list.dataset.pending && r.data && r.data[list.dataset.parentField] === list.dataset.parentId;
         }).forEach(function (record) { showPending(list, record); });
+      });
+    });
+  }
+
+  /* Rows marked data-pending-event="TYPE:FIELD:VALUE" (e.g. a notice slip) show that a record
+   * about them waits on the phone, and hide their form so the same fact is not entered twice. */
+  function markPendingEvents() {
+    var rows = document.querySelectorAll("[data-pending-event]");
+    if (!rows.length) { return; }
+    Outbox.list(owner).then(function (records) {
+      rows.forEach(function (row) {
+        var parts = row.dataset.pendingEvent.split(":");
+        var waiting = records.filter(function (r) {
+          return r.type === parts[0] && r.data && String(r.data[parts[1]]) === parts[2];
+        })[0];
+        row.querySelectorAll(".tag-unsynced").forEach(function (tag) { tag.remove(); });
+        var form = row.querySelector("form[data-outbox]");
+        if (form) { form.hidden = Boolean(waiting); }
+        if (waiting) {
+          var title = row.querySelector("strong");
+          var tag = el("span", { "class": "tag tag-unsynced", text: " " + t(waiting.state === "rejected" ? "rejected_one" : "unsynced") });
+          (title || row).insertAdjacentElement("afterend", tag);
+        }
       });
     });
   }

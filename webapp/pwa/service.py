@@ -47,10 +47,21 @@ def service_worker_source(static_folder: str, version: str) -> str:
             .replace(SHELL_PLACEHOLDER, json.dumps(shell_urls(static_folder))))
 
 
+def notice_urls(user: User) -> list[str]:
+    """The worker's notice lists: handed over door to door, often with no signal."""
+    if user.role not in ("worker", "supervisor", "admin"):
+        return []
+    from ..merging import local_today
+    from ..notices.queries import worker_lists
+
+    return [url_for("notices.index")] + [url_for("notices.notice_list", list_id=row["list"].id)
+                                         for row in worker_lists(user, local_today())]
+
+
 def offline_urls(user: User, page_size: int) -> list[str]:
     """The register pages a worker should have on the phone: the index, the outbox, each
     village, each page of each group's household list, and each household page."""
-    urls = [url_for("register.index"), url_for("pwa.outbox")]
+    urls = [url_for("register.index"), url_for("pwa.outbox")] + notice_urls(user)
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
+from ..notices.labels import HOW_LABELS
 from ..register.labels import RELATION_LABELS, SEX_LABELS, STATUS_LABELS
 
 
@@ -33,6 +34,8 @@ def js_strings() -> dict:
         "state_rejected": _("Not accepted: needs fixing"),
         "type_person": _("Person"),
         "type_household": _("Household"),
+        "type_notice_delivery": _("Notice slip delivered"),
+        "rejected_one": _("Not accepted: needs fixing"),
         "made_at": _("Made {time}"),
         "attempts": _("{count} attempts"),
         "fix": _("Fix and send again"),
@@ -42,6 +45,7 @@ def js_strings() -> dict:
             "sex": {code: str(text) for code, text in SEX_LABELS.items()},
             "status": {code: str(text) for code, text in STATUS_LABELS.items()},
             "relation": {code: str(text) for code, text in RELATION_LABELS.items()},
+            "how": {code: str(text) for code, text in HOW_LABELS.items()},
         },
         "fields": {
             "name": _("Name"),
@@ -58,5 +62,8 @@ def js_strings() -> dict:
             "number": _("Household number"),
             "group_id": _("Group"),
             "household_id": _("Household"),
+            "invitation_id": _("Invitation"),
+            "how": _("Delivered how"),
+            "delivered_on": _("Delivered on"),
         },
     }
