@@ -21,26 +21,30 @@ TEXT = "【城关镇卫生院】王秀英您好，请于12月1日 08:00-11:30到
 
 
 @contextmanager
-def gateway(status: int = 200, body: dict | str = "", delay: float = 0.0):
+def gateway(status: int = 200, body: dict | str = "", delay: float = 0.0, location: str = ""):
     """A throwaway SMS gateway on a free port; yields (url, requests seen)."""
     seen: list[dict] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
-            length = int(self.headers["Content-Length"])
-            seen.append({"path": self.path, "headers": dict(self.headers),
-                         "body": json.loads(self.rfile.read(length).decode("utf-8"))})
+            length = int(self.headers.get("Content-Length") or 0)
+            seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
+                         "body": json.loads(self.rfile.read(length).decode("utf-8")) if length else None})
             if delay:
                 clock.sleep(delay)
             raw = (json.dumps(body, ensure_ascii=False) if isinstance(body, dict) else body).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                if location:
+                    self.send_header("Location", location)
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
                 self.wfile.write(raw)
             except OSError:
                 pass  # the client gave up (timeout test)
+
+        do_GET = do_POST  # a client that followed a redirect would arrive as GET
 
         def log_message(self, *args):
             pass
@@ -99,6 +103,15 @@ def test_a_refused_number_is_not_retried_and_the_reason_keeps_no_phone_number(ca
     assert PHONE not in err.value.reason and "5678" not in err.value.reason
     assert len(err.value.reason) <= 160
     assert PHONE not in caplog.text
+
+
+def test_a_redirecting_gateway_is_not_followed_so_the_key_stays_put():
+    with gateway(200, {"id": "elsewhere"}) as (elsewhere, seen_elsewhere):
+        with gateway(302, "", location=elsewhere) as (url, seen):
+            with pytest.raises(DeliveryError) as err:
+                SmsGateway(url, "secret-key").send(PHONE, TEXT)
+    assert len(seen) == 1 and seen_elsewhere == []
+    assert err.value.retryable is False and "SMS_GATEWAY_URL" in err.value.reason
 
 
 def test_being_rate_limited_is_retryable():

@@ -31,6 +31,17 @@ _PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}|[{}]")
 _LONG_NUMBER = re.compile(r"\+?\d[\d\s-]{5,}\d")
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as an error: following it would re-send the bearer key (and
+    the message) to wherever the gateway points, and turn the POST into a GET."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
 class SmsGateway:
     def __init__(self, url: str, key: str, *, timeout: float = 10.0, sender: str = ""):
         if not url.lower().startswith(("http://", "https://")):
@@ -69,13 +80,15 @@ class SmsGateway:
             "User-Agent": "Doorstep-notices",
         })
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (scheme checked)
+            with _opener.open(request, timeout=self.timeout) as response:
                 status, raw = response.status, response.read(64 * 1024)
         except urllib.error.HTTPError as exc:
             status = exc.code
             raw = _read_quietly(exc)
             reason = _safe_reason(raw, phone, text) or exc.reason or "refused"
             retryable = status >= 500 or status in RETRYABLE_CLIENT_STATUSES
+            if 300 <= status < 400:
+                reason = "gateway redirected; set SMS_GATEWAY_URL to the final address"
             log.warning("SMS gateway answered HTTP %s (retryable=%s)", status, retryable)
             raise DeliveryError(f"HTTP {status}: {reason}"[:REASON_LIMIT], retryable=retryable) from None
         except (TimeoutError, socket.timeout):
