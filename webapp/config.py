@@ -29,6 +29,13 @@ def _database_url(instance_path: Path) -> str:
     return url
 
 
+DEFAULT_SMS_TEMPLATE = "【{station}】{name}您好，请于{date} {start}-{end}到{station}参加{services}。凭通知单或身份证签到。"
+
+
+def _flag(name: str) -> bool:
+    return os.environ.get(name, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
 def load_config(instance_path: str) -> dict:
     path = Path(instance_path)
     return {
@@ -54,4 +61,18 @@ def load_config(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_FAILURE_WINDOW_SECONDS": int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
         "PAGE_SIZE": 50,
+        # Notice channels: each is off until its server is configured (webapp/notices/).
+        "SMS_GATEWAY_URL": os.environ.get("SMS_GATEWAY_URL", ""),
+        "SMS_GATEWAY_KEY": os.environ.get("SMS_GATEWAY_KEY", ""),
+        "SMS_GATEWAY_SENDER": os.environ.get("SMS_GATEWAY_SENDER", ""),
+        "SMS_GATEWAY_TIMEOUT": float(os.environ.get("SMS_GATEWAY_TIMEOUT", "10")),
+        "SMS_TEMPLATE": os.environ.get("SMS_TEMPLATE", DEFAULT_SMS_TEMPLATE),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", ""),
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT") or 0),  # 0: 465 with MAIL_SSL, 587 with STARTTLS, else 25
+        "MAIL_FROM": os.environ.get("MAIL_FROM", ""),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME", ""),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD", ""),
+        "MAIL_STARTTLS": _flag("MAIL_STARTTLS"),
+        "MAIL_SSL": _flag("MAIL_SSL"),
+        "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT", "15")),
     }

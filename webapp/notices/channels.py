@@ -55,14 +55,14 @@ def slips_pdf(day: CheckupDay, invitations: list[Invitation]) -> bytes:
 
 
 def sms_text(inv: Invitation) -> str:
-    from .sms import render_sms
+    from ..config import DEFAULT_SMS_TEMPLATE
+    from .sms import render_sms, sms_values
 
     day = inv.day
-    template = current_app.config.get("SMS_TEMPLATE") or ""
-    values = {"name": inv.person.name, "date": day.date.strftime("%m月%d日").lstrip("0"),
-              "start": day.start_time.strftime("%H:%M"), "end": day.end_time.strftime("%H:%M"),
-              "station": day.station, "services": "、".join(service_names(day.services))}
-    return render_sms(template, **values) if template else render_sms(**values)
+    locale = current_app.config.get("BABEL_DEFAULT_LOCALE", "zh_CN")
+    values = sms_values(name=inv.person.name, day=day.date, start=day.start_time, end=day.end_time,
+                        station=day.station, services=service_names(day.services), locale=locale)
+    return render_sms(current_app.config.get("SMS_TEMPLATE") or DEFAULT_SMS_TEMPLATE, **values)
 
 
 def list_email(notice_list: NoticeList, worker) -> tuple[str, str, list[tuple[str, str, bytes]]]:
