@@ -16,7 +16,6 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import make_household, make_person, make_town, make_user
 from tests.helpers import browser_login
 from webapp.extensions import db
 from webapp.models import Household, Person
@@ -37,25 +36,6 @@ OUTBOX_ROWS = """() => new Promise((resolve, reject) => {
 def needs_sync_api(test):
     """Marks a story that only passes once the server's /api/sync is in place."""
     return test
-
-
-@pytest.fixture
-def village(live_server):
-    """东风村 with two groups; 8号 holds 张建国 (head) and 李红梅; 王专干 works there, 李专干 too."""
-    with live_server.app_context():
-        town = make_town("T01", villages=2, name="青石镇")
-        village = town.children[0]
-        group1, group2 = village.children
-        home = make_household(group1, address="东风村1组 8号", number="8")
-        head = make_person(home, name="张建国", sex="M", head=True, phone="13800138000", enrolled=True)
-        wife = make_person(home, name="李红梅", relation="配偶", phone="13900139000", enrolled=True)
-        make_household(group2, address="东风村2组 3号", number="3")
-        worker = make_user("cunganbu1", "worker", [village], display_name="王专干")
-        other = make_user("cunganbu2", "worker", [village], display_name="李专干")
-        return {
-            "village": village.id, "group1": group1.id, "group2": group2.id, "home": home.id,
-            "head": head.id, "wife": wife.id, "worker": worker.id, "other": other.id,
-        }
 
 
 def ready(page):
