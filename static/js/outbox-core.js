@@ -106,11 +106,18 @@
     });
   }
 
-  /* Store a new record; a rejected record it fixes (`replaces`) goes in the same transaction. */
+  /* Store a new record; a record it fixes (`replaces`) goes in the same transaction, and the
+   * fix takes the replaced record's place in the queue: records go out oldest first, and a
+   * household corrected after people were added to it must still reach the server before them. */
   function add(record, replaces) {
     return transact([RECORDS], "readwrite", function (store) {
-      if (replaces) { store.delete(replaces); }
-      store.put(record);
+      if (!replaces) { store.put(record); return; }
+      store.get(replaces).onsuccess = function (event) {
+        var old = event.target.result;
+        if (old && old.owner === record.owner) { record.created_at = old.created_at; }
+        store.delete(replaces);
+        store.put(record);
+      };
     }).then(announce);
   }
 
@@ -148,6 +155,7 @@
       attempts: 0,
       created_at: now.toISOString(),
       form_url: fields.form_url || null, // where a rejected record is reopened for fixing
+      labels: fields.labels || null, // what the form showed for chosen ids (a group's name); never sent
     };
   }
 

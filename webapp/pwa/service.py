@@ -48,9 +48,11 @@ def service_worker_source(static_folder: str, version: str) -> str:
 
 
 def offline_urls(user: User, page_size: int) -> list[str]:
-    """The register pages a worker should have on the phone: the index, the outbox, each
-    village, each page of each group's household list, and each household page."""
-    urls = [url_for("register.index"), url_for("pwa.outbox")]
+    """The register pages a worker should have on the phone: the index, the outbox, the
+    frames for households made offline (register.household_unsynced), each village, each
+    page of each group's household list, and each household page."""
+    urls = [url_for("register.index"), url_for("pwa.outbox"), url_for("register.household_unsynced"),
+            url_for("register.person_new_unsynced")]
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()
