@@ -171,7 +171,7 @@ def test_a_day_offline_reaches_the_server_exactly_once(live_server, village, pag
     page.locator("#number").fill("21")
     page.get_by_role("button", name="保存").click()
     page.wait_for_url(re.compile(r"/households/unsynced#"))
-    expect(page.locator("section.card h1")).to_contain_text("东风村1组 21号")
+    expect(page.locator("[data-unsynced-frame] h1")).to_contain_text("东风村1组 21号")
     # A baby in 8号, a household the server has.
     page.goto(f"{url}/households/{village['home']}")
     page.get_by_role("link", name="添加人员").click()

@@ -181,7 +181,7 @@ def test_a_household_added_without_signal_shows_in_its_group_as_not_synced(live_
     page.locator("#number").fill("21")
     page.get_by_role("button", name="保存").click()
     page.wait_for_url(re.compile(r"/households/unsynced#"))  # the server has no page for it yet
-    expect(page.locator("section.card h1")).to_contain_text("东风村1组 21号")
+    expect(page.locator("[data-unsynced-frame] h1")).to_contain_text("东风村1组 21号")
 
     page.goto(f"{live_server.url}/groups/{village['group1']}")
     new_row = page.locator("li[data-outbox-record]")
@@ -322,6 +322,7 @@ def test_a_household_added_offline_is_created_once_on_the_server(live_server, vi
     page.context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
     expect(waiting_count(page)).to_have_attribute("data-pending-count", "0", timeout=15_000)
+    page.wait_for_url(re.compile(rf"/households/{entity_id}$"))  # the server's page takes over
     page.evaluate("window.Doorstep.flushNow()")  # nothing left: sends nothing twice
     with live_server.app_context():
         rows = db.session.query(Household).filter_by(address="东风村2组 9号").all()

@@ -8,7 +8,7 @@
  * - Person and household pages (section[data-entity]): the values of this entity's records still
  *   in the outbox replace the server's, each marked 未同步 with the value it replaces. That holds
  *   on a page from the offline cache too, since it is done here, on the phone. When the records
- *   have reached the server the page reloads, so it shows the server's values, unmarked.
+ *   have reached the server the page's main part is fetched again: the server's values, unmarked.
  *
  * Only DOM work here; records come from outbox-core.js, strings and helpers from outbox.js.
  */
@@ -183,29 +183,48 @@
     }
   }
 
-  function startEntityPage(section) {
-    var type = section.dataset.entity;
-    var entityId = section.dataset.entityId;
-    var shownBefore = false;
-    function render() {
-      return window.Outbox.list(D.owner).then(function (records) {
-        var own = recordsOf(records, type, entityId);
+  /* The page's main part, fetched again from the server (not the kept copy): its values
+   * now include the changes that just went out. In place, not a reload: nothing the worker
+   * is doing on the page is interrupted. */
+  function refreshFromServer() {
+    return fetch(location.href, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+      return response.ok && !response.redirected ? response.text() : null;
+    }).then(function (html) {
+      var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("main");
+      var main = document.getElementById("main");
+      if (!fresh || !main) { return; }
+      var nodes = Array.prototype.slice.call(fresh.childNodes); // a copy: adopting empties the live list
+      main.replaceChildren.apply(main, nodes.map(function (node) { return document.adoptNode(node); }));
+      D.markPendingInLists();
+      return showEntityPages();
+    }).catch(function () { /* offline again: the page keeps what it shows */ });
+  }
+
+  var shownBefore = false;
+
+  function showEntityPages() {
+    var sections = document.querySelectorAll("section[data-entity][data-entity-id]");
+    if (!sections.length) { return Promise.resolve(); }
+    return window.Outbox.list(D.owner).then(function (records) {
+      var shown = false;
+      sections.forEach(function (section) {
+        var own = recordsOf(records, section.dataset.entity, section.dataset.entityId);
         restore(section);
-        if (own.length) {
-          showPendingValues(section, own);
-          shownBefore = true;
-        } else if (shownBefore && navigator.onLine) {
-          location.reload(); // the changes reached the server: show its values, unmarked
-        }
+        if (own.length) { showPendingValues(section, own); shown = true; }
       });
-    }
-    render();
-    document.addEventListener("outbox:changed", render);
+      if (shown) {
+        shownBefore = true;
+      } else if (shownBefore) {
+        shownBefore = false; // the changes reached the server: show its values, unmarked
+        return refreshFromServer();
+      }
+    });
   }
 
   var frame = document.querySelector("[data-unsynced-frame]");
   if (frame) { startUnsyncedHousehold(frame); }
   var personForm = document.querySelector("form[data-outbox][data-unsynced-household]");
   if (personForm) { startUnsyncedPersonForm(personForm); }
-  document.querySelectorAll("section[data-entity][data-entity-id]").forEach(startEntityPage);
+  showEntityPages();
+  document.addEventListener("outbox:changed", showEntityPages);
 })();
