@@ -9,6 +9,7 @@
   household first, each once, and its page becomes the server's.
 - Changes waiting on the phone show on the person and household pages, marked, also from the
   offline cache; after the sync the marks are gone.
+- A household made offline that the server refuses: fixing it sends its refused person again too.
 
 The server's ``POST /api/sync`` view is wrapped (``sync_log``) to note which record ids came in
 on which request and what each got: "reached the server once" is read off that log and the
@@ -568,3 +569,45 @@ def test_unsynced_edits_show_on_the_person_and_household_pages(live_server, vill
         wife = db.session.get(Person, village["wife"])
         assert (wife.phone, wife.status, wife.away_place) == ("13912345678", "away", "浙江省宁波市")
         assert db.session.get(Household, village["home"]).address == "东风村1组 8号之一"
+
+
+def test_people_of_a_refused_offline_household_go_again_once_it_is_fixed(live_server, village, page, sync_log):
+    """The server refuses a household made offline (an address of blanks passes the phone's
+    check, not the server's), so its person is refused too: its household is not there. Fixing
+    the household is all the worker has to do; the person follows by itself."""
+    url = live_server.url
+    browser_login(page, url, "cunganbu1")
+    ready(page)
+    page.goto(f"{url}/groups/{village['group1']}/households/new")
+    expect(page.locator("#address")).to_be_visible()
+    page.context.set_offline(True)
+    page.locator("#address").fill("   ")
+    page.locator("#number").fill("23")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(rf"/households/unsynced#{UUID}$"))
+    household_id = page.url.rsplit("#", 1)[1]
+    add_person_here(page, "周明", "M", "1979-11-30")
+
+    signal_returns(page)
+    expect(page.locator("#sync-status .sync-rejected")).to_have_attribute("data-rejected-count", "2", timeout=15_000)
+    assert sorted(status for _rid, status in sync_log) == ["rejected", "rejected"], sync_log
+    frame = page.locator("[data-unsynced-frame] section.card")
+    expect(frame.locator(".tag-rejected")).to_have_text("未被接受，需要修改")
+    expect(page.locator("ul[data-pending] li").filter(has_text="周明")).to_have_count(1)
+
+    frame.get_by_role("link", name="修改户信息").click()
+    expect(page.locator("#address-error")).to_be_visible()
+    page.locator("#address").fill("东风村1组 23号")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(rf"/households/{household_id}$"))
+    expect(waiting_count(page)).to_have_attribute("data-pending-count", "0", timeout=15_000)
+    expect(page.locator("#sync-status .sync-rejected")).to_have_count(0)
+    assert outbox_rows(page) == []
+    expect(page.get_by_role("heading", level=1)).to_contain_text("23 号 · 周明", timeout=15_000)
+    assert [status for _rid, status in sync_log] == ["rejected", "rejected", "applied", "applied"], sync_log
+    assert len({rid for rid, _status in sync_log}) == 4, sync_log
+    with live_server.app_context():
+        household = db.session.get(Household, household_id)
+        assert household.address == "东风村1组 23号"
+        assert [p.name for p in household.members] == ["周明"]
+        assert household.head_id == household.members[0].id
