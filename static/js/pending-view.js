@@ -79,7 +79,7 @@
   function startUnsyncedHousehold(frame) {
     var householdId = hashId();
     var missing = document.querySelector("[data-unsynced-missing]");
-    if (missing) { missing.hidden = true; } // shown to browsers without JavaScript only
+    if (missing && householdId) { missing.hidden = true; } // for browsers without JavaScript, or no household named
     var list = frame.querySelector("ul[data-pending]");
     list.dataset.parentId = householdId || "";
     D.markPendingInLists();
