@@ -18,6 +18,8 @@ var STATIC_PREFIX = "doorstep-static-";
 var STATIC_CACHE = STATIC_PREFIX + VERSION;
 var PAGES_CACHE = "doorstep-pages";
 var OFFLINE_URL = "/offline";
+// Keep in step with webapp/pwa/service.py offline_urls (register.household_unsynced and the outbox).
+var FRAMES = ["/outbox", "/households/unsynced", "/households/unsynced/people/new"];
 var NETWORK_TIMEOUT_MS = 3000;
 var FULL_REFRESH_EVERY_MS = 30 * 60 * 1000;
 var REFRESH_CONCURRENCY = 2;
@@ -202,13 +204,19 @@ function keepCurrentPage(url) {
   });
 }
 
+/* The signed-in user's frames (no register data, filled on the phone from the outbox) must be
+ * on the phone before it says "ready offline": a household made offline opens in one. */
+function keepFrames() {
+  return Promise.all(FRAMES.map(function (path) { return keepCurrentPage(new URL(path, self.location.origin).href); }));
+}
+
 self.addEventListener("message", function (event) {
   var message = event.data || {};
   var reply = event.ports && event.ports[0];
   if (message.type === "hello") {
     // The page that registered us was fetched before we controlled it: keep it too.
     var work = shellComplete().then(function () {
-      return message.signedIn ? keepCurrentPage(message.url) : null;
+      return message.signedIn ? Promise.all([keepCurrentPage(message.url), keepFrames()]) : null;
     }).then(function () {
       if (reply) { reply.postMessage({ ready: true, version: VERSION }); }
       if (message.signedIn) { return refreshPages([], false); }

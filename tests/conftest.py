@@ -316,6 +316,15 @@ def live_server(_live_server):
         db.session.remove()
 
 
+@pytest.fixture
+def village(live_server):
+    """The browser stories' village on the live server (tests/factories.make_story_village)."""
+    from tests.factories import make_story_village
+
+    with live_server.app_context():
+        return make_story_village()
+
+
 @pytest.fixture(scope="session")
 def browser():
     """Debian's Chromium through Playwright. Missing Chromium is a failure, not a skip."""

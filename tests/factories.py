@@ -171,3 +171,28 @@ def make_user(username: str, role: str = "worker", areas: Iterable[Area | str] =
     s.add(user)
     _done(s, commit)
     return user
+
+
+def make_story_village() -> dict:
+    """The village of the browser stories (tests/test_pwa.py, tests/test_offline_stories.py).
+
+    青石镇 › 东风村: 1组 8号 holds 张建国 (head) and 李红梅, 2组 3号 holds 王秀英.
+    王专干 (cunganbu1) and 李专干 (cunganbu2) work in the village, 赵站长 (zhanzhang)
+    supervises the town. Returns the ids the stories use."""
+    town = make_town("T01", villages=2, name="青石镇")
+    village = town.children[0]
+    group1, group2 = village.children
+    home = make_household(group1, address="东风村1组 8号", number="8")
+    head = make_person(home, name="张建国", sex="M", head=True, phone="13800138000", enrolled=True)
+    wife = make_person(home, name="李红梅", relation="配偶", phone="13900139000", enrolled=True)
+    other_home = make_household(group2, address="东风村2组 3号", number="3")
+    neighbour = make_person(other_home, name="王秀英", head=True, phone="13700137000",
+                            birth_date=date(1958, 2, 11))
+    worker = make_user("cunganbu1", "worker", [village], display_name="王专干")
+    other = make_user("cunganbu2", "worker", [village], display_name="李专干")
+    make_user("zhanzhang", "supervisor", [town], display_name="赵站长")
+    return {
+        "village": village.id, "group1": group1.id, "group2": group2.id, "home": home.id,
+        "other_home": other_home.id, "head": head.id, "wife": wife.id, "neighbour": neighbour.id,
+        "worker": worker.id, "other": other.id,
+    }

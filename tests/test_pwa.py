@@ -16,7 +16,6 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.factories import make_household, make_person, make_town, make_user
 from tests.helpers import browser_login
 from webapp.extensions import db
 from webapp.models import Household, Person
@@ -37,25 +36,6 @@ OUTBOX_ROWS = """() => new Promise((resolve, reject) => {
 def needs_sync_api(test):
     """Marks a story that only passes once the server's /api/sync is in place."""
     return test
-
-
-@pytest.fixture
-def village(live_server):
-    """东风村 with two groups; 8号 holds 张建国 (head) and 李红梅; 王专干 works there, 李专干 too."""
-    with live_server.app_context():
-        town = make_town("T01", villages=2, name="青石镇")
-        village = town.children[0]
-        group1, group2 = village.children
-        home = make_household(group1, address="东风村1组 8号", number="8")
-        head = make_person(home, name="张建国", sex="M", head=True, phone="13800138000", enrolled=True)
-        wife = make_person(home, name="李红梅", relation="配偶", phone="13900139000", enrolled=True)
-        make_household(group2, address="东风村2组 3号", number="3")
-        worker = make_user("cunganbu1", "worker", [village], display_name="王专干")
-        other = make_user("cunganbu2", "worker", [village], display_name="李专干")
-        return {
-            "village": village.id, "group1": group1.id, "group2": group2.id, "home": home.id,
-            "head": head.id, "wife": wife.id, "worker": worker.id, "other": other.id,
-        }
 
 
 def ready(page):
@@ -111,6 +91,7 @@ def test_the_offline_pages_list_covers_the_workers_village(live_server, village,
     browser_login(page, live_server.url, "cunganbu1")
     urls = page.evaluate("fetch('/offline-pages').then(r => r.json())")["urls"]
     assert "/" in urls and "/outbox" in urls
+    assert "/households/unsynced" in urls and "/households/unsynced/people/new" in urls
     assert f"/villages/{village['village']}" in urls
     assert f"/groups/{village['group1']}" in urls and f"/groups/{village['group2']}" in urls
     assert f"/households/{village['home']}" in urls
@@ -199,15 +180,15 @@ def test_a_household_added_without_signal_shows_in_its_group_as_not_synced(live_
     page.locator("#address").fill("东风村1组 21号")
     page.locator("#number").fill("21")
     page.get_by_role("button", name="保存").click()
-    page.wait_for_url(re.compile(r"/outbox#r-"))
-    expect(page.locator(".outbox-target")).to_contain_text("东风村1组 21号")
+    page.wait_for_url(re.compile(r"/households/unsynced#"))  # the server has no page for it yet
+    expect(page.locator("[data-unsynced-frame] h1")).to_contain_text("东风村1组 21号")
 
     page.goto(f"{live_server.url}/groups/{village['group1']}")
     new_row = page.locator("li[data-outbox-record]")
     expect(new_row).to_contain_text("东风村1组 21号")
     expect(new_row).to_contain_text("未同步")
-    assert new_row.locator("a").get_attribute("href").startswith("/outbox#r-")
     record = outbox_rows(page)[0]
+    assert new_row.locator("a").get_attribute("href") == f"/households/unsynced#{record['entity_id']}"
     assert record["type"] == "household" and record["base_version"] is None
     assert record["data"]["group_id"] == village["group1"]
 
@@ -336,11 +317,12 @@ def test_a_household_added_offline_is_created_once_on_the_server(live_server, vi
     page.context.set_offline(True)
     page.locator("#address").fill("东风村2组 9号")
     page.get_by_role("button", name="保存").click()
-    page.wait_for_url(re.compile(r"/outbox#r-"))
+    page.wait_for_url(re.compile(r"/households/unsynced#"))
     entity_id = outbox_rows(page)[0]["entity_id"]
     page.context.set_offline(False)
     page.evaluate("window.dispatchEvent(new Event('online'))")
     expect(waiting_count(page)).to_have_attribute("data-pending-count", "0", timeout=15_000)
+    page.wait_for_url(re.compile(rf"/households/{entity_id}$"))  # the server's page takes over
     page.evaluate("window.Doorstep.flushNow()")  # nothing left: sends nothing twice
     with live_server.app_context():
         rows = db.session.query(Household).filter_by(address="东风村2组 9号").all()

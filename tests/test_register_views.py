@@ -133,6 +133,21 @@ def test_desk_sees_masked_card_and_cannot_edit(client, tree):
     assert client.get(f"/groups/{tree['v1'].children[0].id}/households/new").status_code == 403
 
 
+def test_the_frames_for_a_household_made_offline_need_login_and_hold_no_register_data(client, tree):
+    """One kept copy serves every household made on the phone, so it must name none of them."""
+    assert client.get("/households/unsynced").status_code == 302
+    log_in(client, tree["worker"])
+    frame = text(client.get("/households/unsynced"))
+    form = client.get("/households/unsynced/people/new")
+    assert form.status_code == 200
+    assert "data-unsynced-frame" in frame and 'data-unsynced-household' in text(form)
+    assert 'name="household_id" value=""' in text(form)
+    for page in (frame, text(form)):
+        assert tree["home"].address not in page and tree["mei"].name not in page
+    # Without JavaScript nothing can be posted for a household the server does not know.
+    assert client.post("/households/unsynced/people/new", data={}).status_code == 404
+
+
 def test_group_pages_its_households(make_app, db_session):
     app = make_app(WTF_CSRF_ENABLED=False, PAGE_SIZE=3)
     town = make_town("T09", villages=1, groups_per_village=1)

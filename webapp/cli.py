@@ -1,4 +1,4 @@
-"""Command-line tools: `flask --app wsgi demo | user … | area list`."""
+"""Command-line tools: `flask --app wsgi demo | user … | sync backfill | area list`."""
 from __future__ import annotations
 
 import os
@@ -81,6 +81,19 @@ def register_cli(app: Flask) -> None:
         count = revoke_devices(user)
         db.session.commit()
         click.echo(f"{count} device(s) of {username} revoked.")
+
+    sync_group = AppGroup("sync", help="Sync state of the register.")
+    app.cli.add_command(sync_group)
+
+    @sync_group.command("backfill")
+    def sync_backfill():
+        """Make households and people written without sync (imports, old databases) pullable by phones.
+
+        Safe to run any number of times: rows that already have sync state are left alone."""
+        from .register.sync_backfill import backfill_sync_state
+
+        added = backfill_sync_state(db.session)
+        click.echo(f"Sync state added: {added['household']} household(s), {added['person']} person(s).")
 
     area_group = AppGroup("area", help="Areas: town, villages, groups.")
     app.cli.add_command(area_group)

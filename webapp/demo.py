@@ -3,7 +3,8 @@
 The same seed must always give the same town (names, ids, UUIDs), so every
 random choice comes from one ``random.Random(seed)`` and ages are measured from
 a fixed reference day, never the clock. Rows are written with bulk executemany
-inserts so that a county-sized town (300,000 people) builds in minutes.
+inserts so that a county-sized town (300,000 people) builds in minutes; their sync state
+(what a phone pulls) is written in bulk too, in the same transaction.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import sqlalchemy as sa
 
 from .models import Area, Household, Person, User
 from .pinyin import pinyin_keys
+from .register.sync_backfill import backfill_sync_state
 
 REFERENCE_DAY = date(2026, 11, 1)
 # The six-digit county code every local ID number starts with. It must have been a valid
@@ -299,6 +301,8 @@ def build_demo(session, seed: int = 1, people: int = 12000, password: str = DEMO
     for start in range(0, len(heads), CHUNK):
         session.execute(set_head, heads[start:start + CHUNK])
 
+    # Rows written here skip the merge: give them sync state, or no phone could ever pull them.
+    backfill_sync_state(session, commit=False)
     logins = _add_users(session, town, towns + villages, password)
     session.commit()
     return logins

@@ -8,7 +8,9 @@
  * - A record belongs to the user who made it (`owner`); nothing here lists or sends another
  *   owner's records.
  * - A record leaves the store only on applied / duplicate / merged. A rejected one stays, with
- *   its errors, until the worker fixes it (the fix is a new record with a new id).
+ *   its errors, until the worker fixes it (the fix is a new record with a new id, in the old
+ *   one's place in the queue). People refused only for want of their household go again by
+ *   themselves once that household is acknowledged.
  * - Only the DESIGN §4 envelope goes over the wire; local fields (state, errors, owner, urls)
  *   never do.
  */
@@ -106,11 +108,18 @@
     });
   }
 
-  /* Store a new record; a rejected record it fixes (`replaces`) goes in the same transaction. */
+  /* Store a new record; a record it fixes (`replaces`) goes in the same transaction, and the
+   * fix takes the replaced record's place in the queue: records go out oldest first, and a
+   * household corrected after people were added to it must still reach the server before them. */
   function add(record, replaces) {
     return transact([RECORDS], "readwrite", function (store) {
-      if (replaces) { store.delete(replaces); }
-      store.put(record);
+      if (!replaces) { store.put(record); return; }
+      store.get(replaces).onsuccess = function (event) {
+        var old = event.target.result;
+        if (old && old.owner === record.owner) { record.created_at = old.created_at; }
+        store.delete(replaces);
+        store.put(record);
+      };
     }).then(announce);
   }
 
@@ -148,6 +157,7 @@
       attempts: 0,
       created_at: now.toISOString(),
       form_url: fields.form_url || null, // where a rejected record is reopened for fixing
+      labels: fields.labels || null, // what the form showed for chosen ids (a group's name); never sent
     };
   }
 
@@ -225,6 +235,23 @@
     });
   }
 
+  /* People refused only because their household was not on the server yet go again once that
+   * household has been acknowledged (the worker fixed and resent it). As new records: the server
+   * keeps the refused record's id for good. Resolves with how many went back in the queue. */
+  function requeueWaitingFor(owner, householdIds) {
+    if (!householdIds.length) { return Promise.resolve(0); }
+    return list(owner).then(function (records) {
+      var again = records.filter(function (r) {
+        return r.state === "rejected" && r.type === "person" && r.data &&
+          householdIds.indexOf(r.data.household_id) >= 0 && Object.keys(r.errors || {}).join() === "household_id";
+      });
+      return Promise.all(again.map(function (r) {
+        return add(newRecord({ owner: r.owner, type: r.type, entity_id: r.entity_id, base_version: r.base_version,
+                               data: r.data, form_url: r.form_url, labels: r.labels }), r.id);
+      })).then(function () { return again.length; });
+    });
+  }
+
   function markAttempt(records) {
     return transact([RECORDS], "readwrite", function (store) {
       records.forEach(function (r) { r.attempts = (r.attempts || 0) + 1; store.put(r); });
@@ -259,19 +286,24 @@
           if (response.status === 401) { return failure(owner, "login"); }
           if (!response.ok) { return failure(owner, "http", String(response.status)); }
           return response.json().then(function (body) {
+            var households = [];
             (body.results || []).forEach(function (result) {
               var record = batch.filter(function (r) { return r.id === result.id; })[0];
               if (record && ACKNOWLEDGED[result.status]) {
                 summary.urls = summary.urls.concat(pagesFor(record.type, record.entity_id, record.data));
+                if (record.type === "household") { households.push(record.entity_id); }
               }
             });
+            var requeued = 0;
             return applyResults(batch, body.results).then(function () {
+              return requeueWaitingFor(owner, households).then(function (n) { requeued = n; });
+            }).then(function () {
               return body.cursor ? setMeta("cursor:" + owner, body.cursor) : null;
             }).then(function () {
               summary.sent += batch.length;
               summary.results = summary.results.concat(body.results || []);
               summary.changes = summary.changes.concat(body.changes || []);
-              var more = batch.length === BATCH_SIZE || body.more;
+              var more = batch.length === BATCH_SIZE || body.more || requeued > 0;
               return more && n + 1 < MAX_ROUNDS ? round(n + 1) : summary;
             });
           });

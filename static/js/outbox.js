@@ -237,6 +237,17 @@
     return line;
   }
 
+  /* The text of each chosen option (a group's name for its id): pages that show a record made
+   * offline have no server copy to look the name up in. */
+  function choiceLabels(form) {
+    var labels = {};
+    form.querySelectorAll("select[name]").forEach(function (select) {
+      var option = select.options[select.selectedIndex];
+      if (option && option.value) { labels[select.name] = option.textContent.trim(); }
+    });
+    return labels;
+  }
+
   function recordFromForm(form) {
     var baseVersion = parseInt(form.dataset.baseVersion, 10);
     return Outbox.newRecord({
@@ -246,6 +257,7 @@
       base_version: isNaN(baseVersion) ? null : baseVersion,
       data: formData(form),
       form_url: location.pathname + location.search,
+      labels: choiceLabels(form),
     });
   }
 
@@ -255,7 +267,7 @@
 
   function nextUrl(form, record, acknowledged) {
     if (record.type === "household" && record.base_version == null && !acknowledged) {
-      return "/outbox#r-" + record.id; // no page on the server yet
+      return unsyncedHouseholdUrl(record.entity_id); // no page on the server yet
     }
     return (form.dataset.nextUrl || "/").replace("ENTITY_ID", record.entity_id);
   }
@@ -305,6 +317,11 @@
 
   // -- unsynced entities in lists -------------------------------------------------------------
 
+  /* The kept frame that shows a household made on this phone (register.household_unsynced). */
+  function unsyncedHouseholdUrl(entityId) {
+    return "/households/unsynced#" + entityId;
+  }
+
   function markPendingInLists() {
     var lists = document.querySelectorAll("ul[data-pending]");
     if (!lists.length) { return; }
@@ -351,7 +368,9 @@
     var empty = list.querySelector("li.empty");
     if (empty) { empty.remove(); }
     list.insertAdjacentElement("afterbegin", el("li", { "data-outbox-record": record.id, "data-entity-id": record.entity_id }, [
-      el("a", { href: "/outbox#r-" + record.id }, [el("strong", { text: (title || t("no_name")) + " " }, [tag])]),
+      el("a", { href: record.type === "household" && record.base_version == null ? unsyncedHouseholdUrl(record.entity_id)
+                                                                                  : "/outbox#r-" + record.id },
+         [el("strong", { text: (title || t("no_name")) + " " }, [tag])]),
     ]));
   }
 
@@ -406,6 +425,8 @@
     showErrors: showErrors,
     flushNow: flushNow,
     refreshStatus: refreshStatus,
+    markPendingInLists: markPendingInLists,
+    unsyncedHouseholdUrl: unsyncedHouseholdUrl,
   };
 
   start();

@@ -59,9 +59,11 @@ def notice_urls(user: User) -> list[str]:
 
 
 def offline_urls(user: User, page_size: int) -> list[str]:
-    """The register pages a worker should have on the phone: the index, the outbox, each
+    """The register pages a worker should have on the phone: the index, the outbox, the
+    frames for households made offline (register.household_unsynced), the notice lists, each
     village, each page of each group's household list, and each household page."""
-    urls = [url_for("register.index"), url_for("pwa.outbox")] + notice_urls(user)
+    urls = [url_for("register.index"), url_for("pwa.outbox"), url_for("register.household_unsynced"),
+            url_for("register.person_new_unsynced")] + notice_urls(user)
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()

@@ -41,6 +41,12 @@ def js_strings() -> dict:
         "fix": _("Fix and send again"),
         "sync_now": _("Sync now"),
         "no_name": _("(no name)"),
+        "household_no": _("No. {number}"),
+        "back_to_group": _("Back to the group"),
+        "pending_note": _("Values marked below are saved on this phone and not yet on the server."),
+        "was": _("was {value}"),
+        "yes": _("Yes"),
+        "no": _("No"),
         "values": {
             "sex": {code: str(text) for code, text in SEX_LABELS.items()},
             "status": {code: str(text) for code, text in STATUS_LABELS.items()},

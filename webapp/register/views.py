@@ -87,6 +87,25 @@ def household(household_id):
                            can_write=may_write(household, current_user))
 
 
+@bp.route("/households/unsynced")
+@login_required
+def household_unsynced():
+    """A frame for a household made on this phone and not yet on the server (which has no
+    page for it): static/js/pending-view.js fills it from the outbox, for the household id
+    after "#". Holds no register data, so the phone keeps one copy for every such household."""
+    return render_template("register/household_unsynced.html")
+
+
+@bp.route("/households/unsynced/people/new")
+@login_required
+def person_new_unsynced():
+    """The person form for a household not yet on the server ("#<household id>"). It only
+    works through the outbox: without JavaScript there is no unsynced household to add to."""
+    return render_template("register/person_form.html", person=None, household=None,
+                           values={"status": "resident", "relation": HEAD}, errors={}, sexes=SEXES,
+                           statuses=STATUSES, relations=RELATIONS)
+
+
 @bp.route("/people/<person_id>")
 @login_required
 def person(person_id):
