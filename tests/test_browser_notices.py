@@ -67,3 +67,33 @@ def test_a_slip_handed_over_offline_is_recorded_once_when_the_signal_returns(liv
                                                                      NoticeMessage.channel == "slip")).all()
         assert [m.invitation.person.name for m in delivered] == ["张建国"]
         assert delivered[0].delivered_on == local_today() and delivered[0].delivered_how == "person"
+
+
+def test_supervisor_schedules_a_day_and_moves_it_in_the_browser(live_server, page):
+    with live_server.app_context():
+        town = make_town("T01", villages=2, name="青石镇")
+        village = town.children[0]
+        home = make_household(village.children[0], address="东风村1组 8号", number="8")
+        make_person(home, name="张建国", sex="M", head=True, enrolled=True)
+        make_person(home, name="李红梅", relation="配偶", enrolled=True, status="away", away_place="宁波")
+        make_user("zhanzhang", "supervisor", [town], display_name="赵站长")
+        village_name, when = village.name, local_today() + timedelta(days=20)
+    url = live_server.url
+    browser_login(page, url, "zhanzhang")
+    page.get_by_role("link", name="查体日").click()
+    page.get_by_role("link", name="安排查体日").click()
+    page.get_by_role("button", name="保存").click()  # the browser asks for the date first
+    expect(page).to_have_url(f"{url}/checkups/new")
+    page.locator("#date").fill(when.isoformat())
+    page.locator("#station").fill("青石镇卫生院")
+    page.get_by_label("血压检查").check()
+    page.get_by_label(village_name, exact=True).check()
+    page.get_by_role("button", name="保存").click()
+    expect(page.get_by_text("已保存。共邀请 2 人。")).to_be_visible()
+    expect(page.locator("[data-villages]")).to_contain_text("邀请 2 人，其中外出 1 人（需寄证明）")
+    expect(page.locator("[data-villages]")).to_contain_text("通知名单尚未发出")
+    page.get_by_text("改期或取消").click()
+    page.locator("#new-date").fill((when + timedelta(days=7)).isoformat())
+    page.get_by_role("button", name="改期").click()
+    expect(page.get_by_text("原日期的通知作废")).to_be_visible()
+    expect(page.locator("h1")).to_contain_text(f"{(when + timedelta(days=7)).day}日")
