@@ -59,6 +59,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .conflicts import bp as conflicts_bp
+    from .imports import bp as imports_bp
     from .pwa import bp as pwa_bp
     from .register import bp as register_bp
 
@@ -67,6 +68,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(conflicts_bp)
+    app.register_blueprint(imports_bp)
     app.register_blueprint(pwa_bp)
 
     from . import labels

@@ -48,4 +48,8 @@ def load_config(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_FAILURE_WINDOW_SECONDS": int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
         "PAGE_SIZE": 50,
+        # Register import (webapp/imports): upload size, rows per file, minutes a preview is kept.
+        "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", str(5 * 1024 * 1024))),
+        "IMPORT_MAX_ROWS": int(os.environ.get("IMPORT_MAX_ROWS", "20000")),
+        "IMPORT_DRAFT_MINUTES": int(os.environ.get("IMPORT_DRAFT_MINUTES", "120")),
     }
