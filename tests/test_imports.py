@@ -396,3 +396,11 @@ def test_people_already_in_the_register_stay_as_they_are(client, town):
     assert post_preview(client, location, action="import").status_code == 302
     db.session.expire_all()
     assert db.session.get(Person, kept.id).name == "老住户" and count(Person) == 2
+
+
+def test_an_id_number_in_the_register_is_found_whatever_the_case_of_its_x(town):
+    number = next(n for n in (make_id_number(date(1970, 1, 1), "M", serial=s) for s in range(400))
+                  if n.endswith("X"))
+    make_person(make_household(town["v2"].children[0]), birth_date=date(1970, 1, 1), sex="M", id_number=number)
+    errors = errors_of([person_row(id_number=number.lower())], town["admin"])
+    assert "already registered" in errors[2]["id_number"][0]
