@@ -100,8 +100,12 @@ def main() -> None:
     print("  ", re.search(r"Rows with errors: \d+|有错误的行：\d+", page).group(0))
     timed("skip all rows with errors (re-judge)", lambda: client.post(location, data={"action": "skip_errors"}))
     if args.do_import:
-        response = timed("import (one merge, one commit)", lambda: client.post(location, data={"action": "import"}))
-        assert response.status_code == 302, response.status_code
+        response = timed("import (one merge, one commit)", lambda: client.post(location, data={"action": "import", "skip": re.findall(
+            r'name="skip" value="(\d+)" checked', client.get(location).get_data(as_text=True)),
+            "shown": re.search(r'name="shown" value="([^"]*)"', client.get(location).get_data(as_text=True)).group(1)}))
+        if response.status_code != 302:
+            problems = re.findall(r'<ul class="row-errors">(.*?)</ul>', response.get_data(as_text=True))
+            raise SystemExit(f"import refused ({response.status_code}): {problems[:5]}")
         with app.app_context():
             after = db.session.scalar(sa.select(sa.func.count()).select_from(Person))
         print(f"   people in the register: {before} -> {after}")

@@ -238,7 +238,8 @@ def post_preview(client, location: str, **form):
     page = client.get(location).get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     ticked = re.findall(r'name="skip" value="(\d+)" checked', page)
-    return client.post(location, data={"csrf_token": token, "skip": ticked, **form})
+    shown = re.search(r'name="shown" value="([^"]*)"', page).group(1)
+    return client.post(location, data={"csrf_token": token, "skip": ticked, "shown": shown, **form})
 
 
 def file_with_errors() -> bytes:
@@ -299,6 +300,27 @@ def test_skip_all_rows_with_errors_then_import(client, town):
     assert "Rows with errors: 0" in page and "Rows skipped: 2" in page
     assert post_preview(client, location, action="import").status_code == 302
     assert count(Person) == 2
+
+
+def test_rows_skipped_beyond_the_listed_ones_stay_skipped(make_app, town):
+    app = make_app(IMPORT_PREVIEW_ERROR_ROWS=1)
+    client = app.test_client()
+    sign_in(client, "admin")
+    location = upload(client, file_with_errors()).headers["Location"]
+    page = post_preview(client, location, action="skip_errors").get_data(as_text=True)
+    assert page.count('name="skip"') == 1 and "1 more rows with errors are not listed." in page
+    assert post_preview(client, location, action="import").status_code == 302
+    assert count(Person) == 2
+
+
+def test_unticking_a_skipped_row_brings_its_errors_back(client, town):
+    sign_in(client, "admin")
+    location = upload(client, file_with_errors()).headers["Location"]
+    post_preview(client, location, action="skip_errors")
+    page = post_preview(client, location, action="recheck", skip=["5"]).get_data(as_text=True)
+    assert "Rows with errors: 1" in page and "Rows skipped: 1" in page
+    assert post_preview(client, location, action="import", skip=["5"]).status_code == 422
+    assert count(Person) == 0
 
 
 def test_cancel_writes_nothing(client, town):

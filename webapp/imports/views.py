@@ -11,7 +11,6 @@ from . import bp, service
 from .columns import COLUMNS
 from .reader import FileProblem
 
-PREVIEW_ERROR_ROWS = 300  # rows with errors listed on the page; "skip all" covers the rest
 PREVIEW_SAMPLE_ROWS = 10
 
 
@@ -105,7 +104,8 @@ def preview(draft_id):
 
 def _preview(draft, status: int = 200, message: str | None = None):
     return render_template("imports/preview.html", draft=draft, message=message,
-                           view=service.preview_view(draft, PREVIEW_ERROR_ROWS, PREVIEW_SAMPLE_ROWS),
+                           view=service.preview_view(
+                               draft, current_app.config["IMPORT_PREVIEW_ERROR_ROWS"], PREVIEW_SAMPLE_ROWS),
                            column_label=service.column_label), status
 
 
@@ -118,7 +118,9 @@ def confirm(draft_id):
         service.cancel(draft)
         flash(_("The import was cancelled. Nothing was imported."), "success")
         return redirect(url_for("imports.index"))
-    skip = {int(n) for n in request.form.getlist("skip") if n.isdigit()}
+    # Rows listed on the page follow their tick boxes; rows not listed keep their state.
+    shown = {int(n) for n in request.form.get("shown", "").split(",") if n.isdigit()}
+    skip = (set(draft.skip) - shown) | {int(n) for n in request.form.getlist("skip") if n.isdigit()}
     if action == "skip_errors":
         skip |= {int(n) for n in draft.errors}
     service.recheck(draft, current_user, skip)
