@@ -98,7 +98,12 @@ def main() -> None:
     location = response.headers["Location"]
     page = timed("preview page", lambda: client.get(location)).get_data(as_text=True)
     print("  ", re.search(r"Rows with errors: \d+|有错误的行：\d+", page).group(0))
-    timed("skip all rows with errors (re-judge)", lambda: client.post(location, data={"action": "skip_errors"}))
+    while True:  # skipping a head leaves the rest of the household in error: skip again
+        page = timed("skip all rows with errors (re-judge)", lambda: client.post(
+            location, data={"action": "skip_errors"})).get_data(as_text=True)
+        left = re.search(r"Rows with errors: (\d+)|有错误的行：(\d+)", page)
+        if not int(left.group(1) or left.group(2)):
+            break
     if args.do_import:
         response = timed("import (one merge, one commit)", lambda: client.post(location, data={"action": "import", "skip": re.findall(
             r'name="skip" value="(\d+)" checked', client.get(location).get_data(as_text=True)),

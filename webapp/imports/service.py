@@ -76,6 +76,9 @@ def recheck(draft: ImportDraft, user: User, skip: set[int]) -> Checked:
     """Judge the rows again without the skipped ones (skipping a head changes its household)."""
     known = {row["row"] for row in draft.rows}
     checked = check_rows(draft.rows, user=user, today=local_today(), skip=frozenset(skip & known))
+    # A skipped row keeps showing the errors it was skipped for (also ones that appeared later).
+    draft.first_errors = {**draft.first_errors,
+                          **{str(n): draft.errors[str(n)] for n in skip if str(n) in draft.errors}}
     draft.skip = sorted(skip & known)
     draft.errors = _errors_json(checked)
     db.session.commit()
