@@ -6,7 +6,7 @@ a route whose argument it cannot fill fails the test until ENTITY_FOR_PREFIX lea
 from tests.factories import make_family, make_town, make_user
 from tests.helpers import csrf_token_for, login
 from webapp.extensions import db
-from webapp.models import SyncConflict
+from webapp.models import ImportDraft, SyncConflict, utcnow
 
 # Arguments that do not name an entity (no scope to check).
 NOT_ENTITIES = {("auth.set_language", "code"), ("static", "filename")}
@@ -28,6 +28,9 @@ def _entities(app):
         conflict = SyncConflict(entity="person", entity_id=family_b.head_id, field="phone", base_version=1,
                                 competitors={}, is_conflict=True, village_id=village_b.id)
         db.session.add(conflict)
+        boss = make_user("super_1", "supervisor", [town1])
+        draft = ImportDraft(id="d" * 32, user_id=boss.id, sha256="0" * 64, rows=[], expires_at=utcnow().replace(year=2999))
+        db.session.add(draft)
         db.session.commit()
         return {
             "conflicts": conflict.id,
@@ -36,6 +39,7 @@ def _entities(app):
             "households": family_b.id,
             "people": family_b.head_id,
             "admin": other.id,
+            "imports": draft.id,  # an import draft is seen by its uploader only
         }
 
 
@@ -91,8 +95,8 @@ def test_the_same_routes_open_for_a_user_in_scope(app, client):
     login(client, "worker_b")
     wrong = []
     for rule, url in _entity_routes(app, ids):
-        if rule.endpoint.startswith("admin."):
-            continue  # admin pages are for admins only
+        if rule.endpoint.startswith(("admin.", "imports.")):
+            continue  # admin pages are for admins only; import drafts for their uploader (test_imports)
         if "GET" in rule.methods and client.get(url).status_code != 200:
             wrong.append(f"GET {url} ({rule.endpoint})")
     assert wrong == []
