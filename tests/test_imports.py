@@ -366,6 +366,9 @@ def test_a_file_over_the_size_limit_is_refused_with_a_clear_error(make_app, town
     assert response.status_code == 413
     assert "larger than" in response.get_data(as_text=True)
     assert count(ImportDraft) == 0
+    # Far over the limit: refused before the body is read (the CSRF check would read it first).
+    response = upload(client, b"x" * 200_000, "huge.csv")
+    assert response.status_code == 413 and "larger than" in response.get_data(as_text=True)
 
 
 def test_an_unreadable_file_is_explained_on_the_upload_page(client, town):

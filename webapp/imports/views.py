@@ -48,13 +48,28 @@ def _upload_page(error: str | None = None, status: int = 200):
                            max_rows=current_app.config["IMPORT_MAX_ROWS"]), status
 
 
+def _too_big() -> FileProblem:
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    return FileProblem(_("The file is larger than %(mb)s MB. Split it into smaller files.",
+                         mb=f"{limit / 1024 / 1024:g}"), 413)
+
+
+@bp.url_value_preprocessor
+def limit_body(_endpoint, _values):
+    """Runs before the CSRF check reads the form: a too large upload is refused unread."""
+    if request.method == "POST":
+        request.max_content_length = current_app.config["IMPORT_MAX_BYTES"] + 64 * 1024
+
+
+@bp.errorhandler(413)
+def too_large(_error):
+    return _upload_page(_too_big().message, 413)
+
+
 def _uploaded() -> tuple[str, bytes]:
     """The uploaded file's name and bytes; raises FileProblem for a missing or too large file."""
     limit = current_app.config["IMPORT_MAX_BYTES"]
-    too_big = FileProblem(_("The file is larger than %(mb)s MB. Split it into smaller files.",
-                            mb=f"{limit / 1024 / 1024:g}"), 413)
-    if (request.content_length or 0) > limit + 64 * 1024:  # before the body is read
-        raise too_big
+    too_big = _too_big()
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise FileProblem(_("Choose a file to upload."))
