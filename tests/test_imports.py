@@ -265,7 +265,9 @@ def test_upload_preview_skip_and_confirm_imports_in_one_audited_merge(client, to
     response = upload(client, file_with_errors())
     assert response.status_code == 302
     location = response.headers["Location"]
-    page = client.get(location).get_data(as_text=True)
+    preview = client.get(location)
+    assert "no-store" in preview.headers["Cache-Control"]  # not kept by the browser or the service worker
+    page = preview.get_data(as_text=True)
     assert "Rows with errors: 2" in page and 'id="row-4"' in page and 'id="row-5"' in page
     assert "This is not a valid date." in page and "not a valid mobile number" in page
     assert "2107" not in page  # the ID number of row 2 is not on the page in full

@@ -61,6 +61,14 @@ def limit_body(_endpoint, _values):
         request.max_content_length = current_app.config["IMPORT_MAX_BYTES"] + 64 * 1024
 
 
+@bp.after_request
+def not_kept(response):
+    """Previews show people of a file not yet imported: neither the browser nor the service
+    worker keeps them (static/sw.js honours no-store)."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.errorhandler(413)
 def too_large(_error):
     return _upload_page(_too_big().message, 413)
