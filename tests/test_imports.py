@@ -360,6 +360,26 @@ def test_a_merge_time_rejection_rolls_back_the_whole_import(client, town, monkey
     assert count(ImportDraft) == 1  # the file is still there to skip the row or re-upload
 
 
+def test_a_second_confirmation_of_the_same_file_imports_nothing_more(client, town, monkeypatch):
+    """Two confirmations race (double click, two tabs): the first commits and deletes the draft
+    while the second is judged; the second finds no draft to delete and rolls back whole."""
+    from webapp.imports import service
+
+    merge = service.merge_all_or_nothing
+
+    def first_one_wins(*args, **kwargs):
+        db.session.execute(sa.delete(ImportDraft))  # what the first request's commit did
+        db.session.commit()
+        return merge(*args, **kwargs)
+
+    sign_in(client, "admin")
+    location = upload(client, workbook([person_row()])).headers["Location"]
+    monkeypatch.setattr(service, "merge_all_or_nothing", first_one_wins)
+    response = post_preview(client, location, action="import")
+    assert response.status_code == 302
+    assert count(Person) == count(Household) == count(SyncRecord) == register_audits() == 0
+
+
 def test_a_file_over_the_size_limit_is_refused_with_a_clear_error(make_app, town):
     app = make_app(IMPORT_MAX_BYTES=2000)
     client = app.test_client()

@@ -31,6 +31,10 @@ from .reader import read_table
 IMPORTERS = ("admin", "supervisor")
 
 
+class AlreadyImported(Exception):
+    """The draft was imported (and deleted) by another request meanwhile."""
+
+
 def may_import(user: User) -> bool:
     """Admins, and supervisors for their town: the station keeps the town's spreadsheet, and a
     supervisor may already change every household of those villages through the forms.
@@ -115,7 +119,8 @@ def _records(checked: Checked) -> tuple[list[dict], dict[str, list[int]]]:
 
 
 def run_import(draft: ImportDraft, user: User) -> tuple[bool, dict]:
-    """Import the draft's rows that are not skipped. Returns (done, summary or errors by row)."""
+    """Import the draft's rows that are not skipped. Returns (done, summary or errors by row);
+    (False, None) when another request imported this draft meanwhile."""
     checked = recheck(draft, user, set(draft.skip))
     if checked.errors:
         return False, draft.errors
@@ -125,10 +130,16 @@ def run_import(draft: ImportDraft, user: User) -> tuple[bool, dict]:
                "people": len(checked.people), "skipped_rows": skipped}
 
     def finish():
+        # Deleting the draft in the import's own transaction makes a second confirmation (a double
+        # click, two tabs) find nothing to delete once the first has committed: it is rolled back.
+        if db.session.execute(sa.delete(ImportDraft).where(ImportDraft.id == draft_id)).rowcount != 1:
+            raise AlreadyImported(draft_id)
         audit.record("import", "register_import", draft_id, after=summary, user=user)
-        db.session.execute(sa.delete(ImportDraft).where(ImportDraft.id == draft_id))
 
-    done, results = merge_all_or_nothing(user, f"import-{draft_id[:24]}", records, on_success=finish)
+    try:
+        done, results = merge_all_or_nothing(user, f"import-{draft_id}", records, on_success=finish)
+    except AlreadyImported:
+        return False, None
     if done:
         return True, summary
     errors: dict[str, dict[str, list[str]]] = {}

@@ -150,6 +150,9 @@ def confirm(draft_id):
     if action != "import":
         return _preview(draft)
     done, outcome = service.run_import(draft, current_user)
+    if outcome is None:
+        flash(_("This file has already been imported."), "success")
+        return redirect(url_for("register.index"))
     if not done:
         return _preview(service.draft_for(draft_id, current_user), 422,
                         _("Nothing was imported. Fix the rows below in the file and upload it again, "
