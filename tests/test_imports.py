@@ -85,6 +85,18 @@ def test_headers_may_be_english_in_any_order_and_unknown_columns_are_listed(app)
     assert table.rows[0]["cells"]["name"] == "王大山" and table.rows[0]["row"] == 2
 
 
+def test_a_title_row_above_the_headers_is_passed_over(app):
+    book = openpyxl.Workbook()
+    book.active.append(["青石镇户籍花名册"])
+    book.active.append(HEADER)
+    book.active.append([person_row()[c.key] for c in COLUMNS])
+    out = io.BytesIO()
+    book.save(out)
+    with app.test_request_context():
+        table = read_table(out.getvalue(), max_rows=10)
+    assert [r["row"] for r in table.rows] == [3] and table.rows[0]["cells"]["name"] == "王大山"
+
+
 def test_a_file_without_a_required_column_is_refused_with_its_name(app):
     header = [h for h in HEADER if h != "出生日期"]
     with app.test_request_context(), pytest.raises(FileProblem, match="出生日期"):

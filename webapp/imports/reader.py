@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from flask_babel import lazy_gettext as _l
 
-from .columns import cell_text, match_headers
+from .columns import BY_KEY, cell_text, match_headers
 
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # old .xls (and other Office 97-2003 files)
 
@@ -79,22 +79,34 @@ def _xlsx_rows(data: bytes):
         workbook.close()
 
 
+HEADER_SEARCH_ROWS = 5  # a title row or two (e.g. "青石镇户籍花名册") may sit above the headers
+
+
+def _missing_columns(missing: list[str]) -> FileProblem:
+    names = "、".join(f"{BY_KEY[k].zh} ({BY_KEY[k].en})" for k in missing)
+    return FileProblem(_l("The first row must name the columns. Missing: %(names)s. "
+                          "Download the template to see the expected headers.", names=names))
+
+
 def _table(rows, max_rows: int, encoding: str) -> Table:
-    """Header on the first non-empty row; blank rows are left out (they number as in the sheet)."""
+    """Headers on one of the first non-empty rows (the first naming every required column);
+    blank rows are left out, and rows keep their sheet numbers."""
     table = Table(encoding=encoding)
-    positions = None
+    positions, fewest_missing, looked = None, None, 0
     for number, values in enumerate(rows, start=1):
         texts = [cell_text(v) for v in values]
         if not any(texts):
             continue
         if positions is None:
-            positions, table.ignored_columns, missing = match_headers(texts)
+            found, ignored, missing = match_headers(texts)
             if missing:
-                from .columns import BY_KEY
-
-                names = "、".join(f"{BY_KEY[k].zh} ({BY_KEY[k].en})" for k in missing)
-                raise FileProblem(_l("The first row must name the columns. Missing: %(names)s. "
-                                     "Download the template to see the expected headers.", names=names))
+                looked += 1
+                if fewest_missing is None or len(missing) < len(fewest_missing):
+                    fewest_missing = missing
+                if looked >= HEADER_SEARCH_ROWS:
+                    raise _missing_columns(fewest_missing)
+                continue
+            positions, table.ignored_columns = found, ignored
             numeric = {i for i, k in positions.items() if k == "id_number"}
             continue
         if len(table.rows) >= max_rows:
@@ -108,7 +120,7 @@ def _table(rows, max_rows: int, encoding: str) -> Table:
             cells[key] = texts[index] if index < len(texts) else ""
         table.rows.append({"row": number, "cells": cells, "problems": problems})
     if positions is None:
-        raise FileProblem(_l("The file is empty."))
+        raise _missing_columns(fewest_missing) if fewest_missing else FileProblem(_l("The file is empty."))
     if not table.rows:
         raise FileProblem(_l("The file has a header row but no people."))
     return table
