@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import date
+from datetime import date, timedelta
 
 import openpyxl
 import pytest
@@ -16,7 +16,7 @@ from webapp.extensions import db
 from webapp.imports.checks import check_rows
 from webapp.imports.columns import COLUMNS
 from webapp.imports.reader import FileProblem, read_table
-from webapp.models import AuditEntry, Household, ImportDraft, Person, SyncEntity, SyncRecord
+from webapp.models import AuditEntry, Household, ImportDraft, Person, SyncEntity, SyncRecord, utcnow
 
 HEADER = [c.zh for c in COLUMNS]
 TODAY = date(2026, 11, 23)
@@ -463,3 +463,13 @@ def test_an_id_number_in_the_register_is_found_whatever_the_case_of_its_x(town):
     make_person(make_household(town["v2"].children[0]), birth_date=date(1970, 1, 1), sex="M", id_number=number)
     errors = errors_of([person_row(id_number=number.lower())], town["admin"])
     assert "already registered" in errors[2]["id_number"][0]
+
+
+def test_an_expired_preview_is_gone_and_cleared_at_the_next_upload(client, town):
+    sign_in(client, "admin")
+    location = upload(client, file_with_errors()).headers["Location"]
+    db.session.execute(sa.update(ImportDraft).values(expires_at=utcnow() - timedelta(minutes=1)))
+    db.session.commit()
+    assert client.get(location).status_code == 404
+    upload(client, file_with_errors())
+    assert count(ImportDraft) == 1  # the expired one was deleted, the new one kept
