@@ -80,9 +80,12 @@ function pageKey(request) {
   return url.href;
 }
 
+/* "Cache-Control: no-store" pages (an import's preview) are never kept on the phone. */
 function keepable(response) {
   var type = response.headers.get("Content-Type") || "";
-  return response.ok && !response.redirected && response.type === "basic" && type.indexOf("text/html") === 0;
+  var noStore = (response.headers.get("Cache-Control") || "").indexOf("no-store") !== -1;
+  return response.ok && !response.redirected && response.type === "basic" && type.indexOf("text/html") === 0 &&
+    !noStore;
 }
 
 function keepPage(key, response, gen) {

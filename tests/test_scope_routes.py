@@ -9,7 +9,7 @@ from tests.checkup_helpers import schedule
 from tests.factories import make_family, make_town, make_user
 from tests.helpers import csrf_token_for, login
 from webapp.extensions import db
-from webapp.models import SyncConflict
+from webapp.models import ImportDraft, SyncConflict, utcnow
 from webapp.notices.service import due_at, send_due_lists
 
 # Pages for supervisors and admins only (checked in scope with a supervisor of the town).
@@ -35,6 +35,8 @@ def _entities(app):
         conflict = SyncConflict(entity="person", entity_id=family_b.head_id, field="phone", base_version=1,
                                 competitors={}, is_conflict=True, village_id=village_b.id)
         db.session.add(conflict)
+        draft = ImportDraft(id="d" * 32, user_id=super_1.id, sha256="0" * 64, rows=[], expires_at=utcnow().replace(year=2999))
+        db.session.add(draft)
         db.session.commit()
         day = schedule(town1, date(2026, 12, 1), areas=[village_b], user=super_1)
         [notice_list] = send_due_lists(due_at(day.date))
@@ -50,6 +52,7 @@ def _entities(app):
             "households": family_b.id,
             "people": family_b.head_id,
             "admin": other.id,
+            "imports": draft.id,  # an import draft is seen by its uploader only
         }
 
 
@@ -108,8 +111,8 @@ def test_the_same_routes_open_for_a_user_in_scope(app, client):
     login(planner, "super_1")
     wrong = []
     for rule, url in _entity_routes(app, ids):
-        if rule.endpoint.startswith("admin."):
-            continue  # admin pages are for admins only
+        if rule.endpoint.startswith(("admin.", "imports.")):
+            continue  # admin pages are for admins only; import drafts for their uploader (test_imports)
         who = planner if rule.endpoint in PLANNERS_ONLY else client
         if "GET" in rule.methods and who.get(url).status_code != 200:
             wrong.append(f"GET {url} ({rule.endpoint})")

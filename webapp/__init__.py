@@ -61,6 +61,7 @@ def create_app(config: dict | None = None) -> Flask:
     from .checkups import bp as checkups_bp
     from .checkups import models as _checkup_models  # noqa: F401
     from .conflicts import bp as conflicts_bp
+    from .imports import bp as imports_bp
     from .notices import bp as notices_bp
     from .notices import init_app as notices_init_app
     from .notices import models as _notice_models  # noqa: F401
@@ -72,6 +73,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(conflicts_bp)
+    app.register_blueprint(imports_bp)
     app.register_blueprint(pwa_bp)
     app.register_blueprint(checkups_bp)
     app.register_blueprint(notices_bp)

@@ -75,4 +75,9 @@ def load_config(instance_path: str) -> dict:
         "MAIL_STARTTLS": _flag("MAIL_STARTTLS"),
         "MAIL_SSL": _flag("MAIL_SSL"),
         "MAIL_TIMEOUT": float(os.environ.get("MAIL_TIMEOUT", "15")),
+        # Register import (webapp/imports): upload size, rows per file, minutes a preview is kept.
+        "IMPORT_MAX_BYTES": int(os.environ.get("IMPORT_MAX_BYTES", str(5 * 1024 * 1024))),
+        "IMPORT_MAX_ROWS": int(os.environ.get("IMPORT_MAX_ROWS", "20000")),
+        "IMPORT_DRAFT_MINUTES": int(os.environ.get("IMPORT_DRAFT_MINUTES", "120")),
+        "IMPORT_PREVIEW_ERROR_ROWS": 300,  # rows with errors listed; "skip all rows with errors" covers the rest
     }

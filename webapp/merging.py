@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from sync import Result, merge_batch
+from sync import REJECTED, Result, merge_batch
 
 from . import audit
 from .extensions import db
@@ -77,6 +77,29 @@ def merge_records(user, device_id: str, records: list, *, audit_batch: bool = Fa
         db.session.rollback()
         raise
     return results
+
+
+def merge_all_or_nothing(user, device_id: str, records: list, *, on_success=None) -> tuple[bool, list[Result]]:
+    """Merge ``records`` as one unit: either every record is accepted and all of it is
+    committed at once, or nothing stays (not even the raw records) and the results say why.
+
+    For server-made batches that a person confirmed as a whole (a register import): a
+    partial import would leave households without their members. ``on_success()`` runs
+    inside the transaction before the commit (its audit entry commits with the rows)."""
+    store, rules = store_and_rules(user, device_id)
+    db.session.commit()  # as in merge_records: the merge's first statement takes the write lock
+    try:
+        results = merge_batch(store, records, device_id=device_id, user_id=user.id, now=server_now(), rules=rules)
+        if any(result["status"] == REJECTED for result in results):
+            db.session.rollback()
+            return False, results
+        if on_success is not None:
+            on_success()
+        store.finish()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return True, results
 
 
 def merge_from_server(user, entity: str, entity_id: str, base_version: int, data: dict) -> Result:

@@ -257,3 +257,24 @@ class SyncEvent(db.Model):
     counted: Mapped[bool]
     seq: Mapped[int] = mapped_column(sa.BigInteger, index=True)
     village_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
+
+
+class ImportDraft(db.Model):
+    """An uploaded register file between its preview and the admin's confirmation.
+
+    The rows are kept here, not in the browser, so what is imported is exactly what was
+    previewed; the database (not a local file) holds them so any app server can answer the
+    confirmation. Drafts expire and are deleted when imported or cancelled."""
+
+    __tablename__ = "import_draft"
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(UUID, sa.ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(sa.String(200), default="")
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+    rows: Mapped[list] = mapped_column(sa.JSON)
+    ignored_columns: Mapped[list] = mapped_column(sa.JSON, default=list)
+    skip: Mapped[list] = mapped_column(sa.JSON, default=list)
+    first_errors: Mapped[dict] = mapped_column(sa.JSON, default=dict)
+    errors: Mapped[dict] = mapped_column(sa.JSON, default=dict)
