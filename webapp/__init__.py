@@ -75,6 +75,10 @@ def create_app(config: dict | None = None) -> Flask:
     from .register.sync_rules import RegisterRules
 
     register_sync_types(app, RegisterRules)  # new record types: register_sync_types in their own init
+
+    from . import visits
+
+    visits.init_app(app)
     labels.init_app(app)
     register_cli(app)
 

@@ -48,4 +48,6 @@ def load_config(instance_path: str) -> dict:
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_FAILURE_WINDOW_SECONDS": int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
         "PAGE_SIZE": 50,
+        # A household not visited for this many days is listed on the worker's "today" screen.
+        "VISIT_STALE_DAYS": int(os.environ.get("VISIT_STALE_DAYS", "90")),
     }

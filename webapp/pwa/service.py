@@ -50,7 +50,7 @@ def service_worker_source(static_folder: str, version: str) -> str:
 def offline_urls(user: User, page_size: int) -> list[str]:
     """The register pages a worker should have on the phone: the index, the outbox, each
     village, each page of each group's household list, and each household page."""
-    urls = [url_for("register.index"), url_for("pwa.outbox")]
+    urls = [url_for("register.index"), url_for("visits.today"), url_for("pwa.outbox")]
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()
@@ -70,5 +70,7 @@ def offline_urls(user: User, page_size: int) -> list[str]:
         .order_by(Household.village_id, Household.group_id, Household.number)
         .limit(MAX_OFFLINE_URLS)
     ).all()
-    urls += [url_for("register.household", household_id=h) for h in households]
+    # Each household's page and its visit forms: a round of visits works without signal.
+    for h in households:
+        urls += [url_for("register.household", household_id=h), url_for("visits.visit", household_id=h)]
     return urls[:MAX_OFFLINE_URLS]

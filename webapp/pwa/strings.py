@@ -10,6 +10,15 @@ from flask_babel import gettext as _
 from ..register.labels import RELATION_LABELS, SEX_LABELS, STATUS_LABELS
 
 
+def visit_form_titles() -> dict:
+    from flask_babel import get_locale
+
+    from ..visits.definitions import builtin_forms, text_in
+
+    locale = str(get_locale())
+    return {form_id: text_in(d["title"], locale) for form_id, d in builtin_forms().items()}
+
+
 def js_strings() -> dict:
     return {
         "saved_waiting": _("Saved, waiting to sync"),
@@ -38,6 +47,13 @@ def js_strings() -> dict:
         "fix": _("Fix and send again"),
         "sync_now": _("Sync now"),
         "no_name": _("(no name)"),
+        "type_visit": _("Visit"),
+        "choose_one": _("Choose at least one."),
+        "today_waiting": _("{pending} waiting to sync, {rejected} need fixing"),
+        "nobody_found": _("Nobody found."),
+        "index_ready": _("{count} people on this phone for searching."),
+        "index_missing": _("Open this page once with a connection to search offline."),
+        "forms": visit_form_titles(),
         "values": {
             "sex": {code: str(text) for code, text in SEX_LABELS.items()},
             "status": {code: str(text) for code, text in STATUS_LABELS.items()},
@@ -58,5 +74,8 @@ def js_strings() -> dict:
             "number": _("Household number"),
             "group_id": _("Group"),
             "household_id": _("Household"),
+            "form_version": _("Form version"),
+            "form_id": _("Form"),
+            "person_id": _("Which member"),
         },
     }
