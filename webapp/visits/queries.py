@@ -75,7 +75,7 @@ def follow_ups(user, today: date) -> list[dict]:
         why = (_("Certificate not received yet") if visit.answers.get("checked_elsewhere")
                else _("No check-up elsewhere yet"))
         rows.append({"text": person.name, "url": url_for("visits.person_history", person_id=person.id),
-                     "detail": f"{why} · {_('last follow-up %(day)s', day=visit.visited_on.isoformat())}",
+                     "detail": why + " · " + _("last follow-up %(day)s", day=visit.visited_on.isoformat()),
                      "due": None})
     household_visits = db.session.scalars(_visits(user).where(Visit.form_id == "household_visit")
                                           .order_by(Visit.visited_at)).all()
