@@ -381,6 +381,7 @@
     owner: owner,
     usable: function () { return usable; },
     shortTime: shortTime,
+    formData: formData,
     fillForm: fillForm,
     showErrors: showErrors,
     flushNow: flushNow,
