@@ -224,3 +224,21 @@ def test_workers_do_not_see_the_supervisor_or_admin_pages(app, client):
     login(client, "worker_a")
     for url in ("/visits/report", "/visits/changes", "/visit-forms/", "/visit-forms/preview?form_id=household_visit"):
         assert client.get(url).status_code == 404, url
+
+
+def test_desk_staff_see_a_follow_up_happened_but_not_its_health_answers(app, client):
+    ids = _setup(app)
+    with app.app_context():
+        make_user("desk", "desk", ["T01"])
+    login(client, "worker_a")
+    response = _post_visit(client, ids["home"], {"form_id": "health_followup", "form_version": "1",
+                                                 "person_id": ids["head"], "checked_elsewhere": "yes",
+                                                 "checkup_date": "2026-11-01", "checkup_place": "广州市第一医院",
+                                                 "certificate_received": "yes"})
+    assert response.status_code == 302
+    assert "广州市第一医院" in client.get(f"/people/{ids['head']}/visits").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_token_for(client, "/")})
+    login(client, "desk")
+    page = client.get(f"/people/{ids['head']}/visits").get_data(as_text=True)
+    assert "健康随访" in page and "广州市第一医院" not in page
+    assert client.get("/today").status_code == 404

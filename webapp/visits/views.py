@@ -12,7 +12,8 @@ from flask_login import current_user, login_required
 from .. import audit
 from ..merging import local_today
 from ..models import Household, Person
-from ..register.labels import FIELD_LABELS
+from ..register.labels import FIELD_LABELS, sees_full_numbers
+from ..register.sync_rules import WRITERS
 from ..scope import get_in_scope, may_write, village_ids_for
 from . import bp, queries, service
 from .changes import KINDS
@@ -22,12 +23,15 @@ from .sync_rules import members_of
 from .today import sections_for
 
 SUPERVISORS = ("supervisor", "admin")
+# Health answers (check-ups elsewhere, certificates) are shown to the roles that follow people up.
+HEALTH_FORMS = ("health_followup",)
 
 
 @bp.app_context_processor
 def visit_globals():
     return {"text_in": text_in, "answer_text": answer_text, "KIND_LABELS": KIND_LABELS,
-            "PERSON_FIELD_LABELS": FIELD_LABELS}
+            "PERSON_FIELD_LABELS": FIELD_LABELS, "HEALTH_FORMS": HEALTH_FORMS,
+            "sees_health": sees_full_numbers}
 
 
 def _admin():
@@ -43,6 +47,8 @@ def _supervisor():
 @bp.get("/today")
 @login_required
 def today():
+    if current_user.role not in WRITERS:
+        abort(404)  # desk staff do not visit households
     day = local_today()
     return render_template("visits/today.html", day=day,
                            sections=sections_for(current_user, village_ids_for(current_user), day))
