@@ -54,3 +54,20 @@ def test_demo_if_empty_builds_once(app, runner):
     second = runner.invoke(args=["demo", "--people", "400", "--if-empty"])
     assert second.exit_code == 0 and "already" in second.output
     assert "zhanzhang" in second.output  # the logins are printed again for the newcomer
+
+
+def test_visits_load_form_stores_a_new_version_and_refuses_an_old_one(app, runner, tmp_path):
+    from tests.factories import make_user
+    from webapp.visits.definitions import FORMS_DIR, current_form
+
+    with app.app_context():
+        make_user("root", "admin")
+    newer = tmp_path / "hv.yaml"
+    newer.write_text((FORMS_DIR / "household_visit.yaml").read_text(encoding="utf-8").replace("version: 1", "version: 2"),
+                     encoding="utf-8")
+    result = runner.invoke(args=["visits", "load-form", str(newer), "--as-user", "root"])
+    assert result.exit_code == 0 and "household_visit version 2" in result.output, result.output
+    again = runner.invoke(args=["visits", "load-form", str(newer), "--as-user", "root"])
+    assert again.exit_code != 0 and "not newer" in again.output
+    with app.app_context():
+        assert current_form("household_visit")["version"] == 2

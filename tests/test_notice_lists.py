@@ -258,3 +258,17 @@ def test_other_towns_and_villages_cannot_open_a_list(app, client):
         login(other, username)
         assert other.get(f"/notices/{v2_list}").status_code == 404
         assert other.get(f"/notices/{v2_list}/slips.pdf").status_code == 404
+
+
+@time_machine.travel(datetime(2026, 11, 29, 2, 0, tzinfo=UTC), tick=False)
+def test_the_workers_today_screen_lists_slips_still_to_hand_over_with_the_deadline(app, client):
+    with app.app_context():
+        town = town_with_people()
+        schedule(town, DAY)
+        made = service.send_due_lists(utc(2026, 11, 27, 23, 0))
+        list_id = next(nl.id for nl in made if nl.village_id == area("T01-V01").id)
+    login(client, "w1")
+    html = client.get("/today").get_data(as_text=True)
+    section = html.split('data-section="notices"', 1)[1] if 'data-section="notices"' in html else html
+    assert "待送的通知单" in html and f"/notices/{list_id}" in section
+    assert "还有 5 / 5 张通知单未送达" in section and "已过了提前三天的期限" in section

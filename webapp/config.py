@@ -80,4 +80,6 @@ def load_config(instance_path: str) -> dict:
         "IMPORT_MAX_ROWS": int(os.environ.get("IMPORT_MAX_ROWS", "20000")),
         "IMPORT_DRAFT_MINUTES": int(os.environ.get("IMPORT_DRAFT_MINUTES", "120")),
         "IMPORT_PREVIEW_ERROR_ROWS": 300,  # rows with errors listed; "skip all rows with errors" covers the rest
+        # A household not visited for this many days is listed on the worker's "today" screen.
+        "VISIT_STALE_DAYS": int(os.environ.get("VISIT_STALE_DAYS", "90")),
     }

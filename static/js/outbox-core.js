@@ -174,6 +174,9 @@
     if (type === "person") {
       return ["/people/" + entityId].concat(data.household_id ? ["/households/" + data.household_id] : []);
     }
+    if (type === "visit" && data.household_id) {
+      return ["/households/" + data.household_id, "/households/" + data.household_id + "/visits", "/today"];
+    }
     if (type === "household") {
       return ["/households/" + entityId].concat(data.group_id ? ["/groups/" + data.group_id] : []);
     }

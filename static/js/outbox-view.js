@@ -26,7 +26,9 @@
 
   function title(record) {
     var data = record.data || {};
-    var text = record.type === "person" ? data.name : [data.number, data.address].filter(Boolean).join(" · ");
+    var text = record.type === "person" ? data.name
+      : record.type === "visit" ? (D.strings.forms || {})[data.form_id] || data.form_id
+      : [data.number, data.address].filter(Boolean).join(" · ");
     return t("type_" + record.type) + " · " + (text || t("no_name"));
   }
 
@@ -88,10 +90,16 @@
   function reopen(form, id) {
     return window.Outbox.get(id).then(function (record) {
       if (!record || record.owner !== D.owner) { return; }
+      // A page with several forms (a household's visit forms): the one the record was made in.
+      var own = record.data && record.data.form_id &&
+        document.querySelector('form[data-outbox="' + record.type + '"][data-form-id="' + record.data.form_id + '"]');
+      form = own || form;
+      if (form.closest("details")) { form.closest("details").open = true; }
       D.fillForm(form, record.data);
       form.dataset.replaces = record.id;
       form.dataset.entityId = record.entity_id;
       form.dataset.baseVersion = record.base_version == null ? "" : String(record.base_version);
+      form.dispatchEvent(new CustomEvent("outbox:filled")); // visit forms re-apply `relevant`
       if (record.state === "rejected") { D.showErrors(form, record.errors); }
     });
   }

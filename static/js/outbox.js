@@ -182,7 +182,9 @@
       if (!name || name === "csrf_token" || field.disabled || field.type === "submit" || field.tagName === "BUTTON") {
         return;
       }
-      if (field.type === "checkbox") {
+      if (field.type === "checkbox" && field.hasAttribute("data-many")) {
+        data[name] = (data[name] || []).concat(field.checked ? [field.value] : []); // select many: a list
+      } else if (field.type === "checkbox") {
         data[name] = field.checked;
       } else if (field.type === "radio") {
         if (field.checked) { data[name] = field.value; } else if (!(name in data)) { data[name] = null; }
@@ -197,7 +199,8 @@
     Object.keys(data || {}).forEach(function (name) {
       var fields = form.querySelectorAll('[name="' + name + '"]');
       Array.prototype.forEach.call(fields, function (field) {
-        if (field.type === "checkbox") { field.checked = Boolean(data[name]); }
+        if (field.type === "checkbox" && Array.isArray(data[name])) { field.checked = data[name].indexOf(field.value) >= 0; }
+        else if (field.type === "checkbox") { field.checked = Boolean(data[name]); }
         else if (field.type === "radio") { field.checked = field.value === data[name]; }
         else if (field.type !== "hidden") { field.value = data[name] == null ? "" : data[name]; }
       });
@@ -213,7 +216,7 @@
       var messages = [].concat(errors[name]).join(" ");
       var field = form.querySelector('[name="' + name + '"]');
       if (!field || field.type === "hidden") { general.push(messages); return; }
-      var anchor = field.type === "radio" ? field.closest("fieldset") : field;
+      var anchor = field.type === "radio" || field.type === "checkbox" ? field.closest("fieldset") || field : field;
       var message = el("p", { "class": "field-error", id: name + "-error", role: "alert", text: messages });
       anchor.setAttribute("aria-invalid", "true");
       anchor.setAttribute("aria-describedby", name + "-error");
@@ -421,6 +424,7 @@
     owner: owner,
     usable: function () { return usable; },
     shortTime: shortTime,
+    formData: formData,
     fillForm: fillForm,
     showErrors: showErrors,
     flushNow: flushNow,

@@ -62,8 +62,8 @@ def offline_urls(user: User, page_size: int) -> list[str]:
     """The register pages a worker should have on the phone: the index, the outbox, the
     frames for households made offline (register.household_unsynced), the notice lists, each
     village, each page of each group's household list, and each household page."""
-    urls = [url_for("register.index"), url_for("pwa.outbox"), url_for("register.household_unsynced"),
-            url_for("register.person_new_unsynced")] + notice_urls(user)
+    urls = [url_for("register.index"), url_for("visits.today"), url_for("pwa.outbox"),
+            url_for("register.household_unsynced"), url_for("register.person_new_unsynced")] + notice_urls(user)
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()
@@ -83,5 +83,7 @@ def offline_urls(user: User, page_size: int) -> list[str]:
         .order_by(Household.village_id, Household.group_id, Household.number)
         .limit(MAX_OFFLINE_URLS)
     ).all()
-    urls += [url_for("register.household", household_id=h) for h in households]
+    # Each household's page and its visit forms: a round of visits works without signal.
+    for h in households:
+        urls += [url_for("register.household", household_id=h), url_for("visits.visit", household_id=h)]
     return urls[:MAX_OFFLINE_URLS]

@@ -11,6 +11,15 @@ from ..notices.labels import HOW_LABELS
 from ..register.labels import RELATION_LABELS, SEX_LABELS, STATUS_LABELS
 
 
+def visit_form_titles() -> dict:
+    from flask_babel import get_locale
+
+    from ..visits.definitions import builtin_forms, text_in
+
+    locale = str(get_locale())
+    return {form_id: text_in(d["title"], locale) for form_id, d in builtin_forms().items()}
+
+
 def js_strings() -> dict:
     return {
         "saved_waiting": _("Saved, waiting to sync"),
@@ -47,6 +56,13 @@ def js_strings() -> dict:
         "was": _("was {value}"),
         "yes": _("Yes"),
         "no": _("No"),
+        "type_visit": _("Visit"),
+        "choose_one": _("Choose at least one."),
+        "today_waiting": _("{pending} waiting to sync, {rejected} need fixing"),
+        "nobody_found": _("Nobody found."),
+        "index_ready": _("{count} people on this phone for searching."),
+        "index_missing": _("Open this page once with a connection to search offline."),
+        "forms": visit_form_titles(),
         "values": {
             "sex": {code: str(text) for code, text in SEX_LABELS.items()},
             "status": {code: str(text) for code, text in STATUS_LABELS.items()},
@@ -71,5 +87,8 @@ def js_strings() -> dict:
             "invitation_id": _("Invitation"),
             "how": _("Delivered how"),
             "delivered_on": _("Delivered on"),
+            "form_version": _("Form version"),
+            "form_id": _("Form"),
+            "person_id": _("Which member"),
         },
     }
