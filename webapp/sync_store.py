@@ -50,6 +50,7 @@ from .models import SyncConflict, SyncCounter, SyncEntity, SyncEvent, SyncRecord
 NO_BASE = -1
 CHUNK = 500  # ids per IN list: far below SQLite's and PostgreSQL's parameter limits
 _MISSING = object()
+_INSERTED = object()  # an OrmJournal log entry for a held insert
 
 
 def _chunks(values: Iterable) -> Iterable[list]:
@@ -67,11 +68,14 @@ class OrmJournal:
     ``added(row)`` after it adds a new one; the store calls ``keep()`` when the unit
     commits and ``undo()`` when it rolls back: new rows leave the session (or are deleted
     again if an autoflush wrote them), changed rows get back the values they had.
+    ``insert(table, values)`` holds a row nobody reads during the batch (an audit entry)
+    for the store's bulk write (``write``), undone with its unit like the rest.
     """
 
     def __init__(self, session: Session):
         self.session = session
         self._log: list[tuple[object, dict | None]] = []
+        self._inserts: list[tuple[sa.Table, dict]] = []
         self._deleted: set[int] = set()  # ids of rows undo deleted (still "persistent" until a flush)
 
     def touch(self, row: object, relationships: tuple[str, ...] = ()) -> None:
@@ -86,6 +90,23 @@ class OrmJournal:
     def added(self, row: object) -> None:
         self._log.append((row, None))
 
+    def insert(self, table: sa.Table, values: dict) -> None:
+        self._inserts.append((table, values))
+        self._log.append((_INSERTED, None))
+
+    def write(self, conn) -> None:
+        """Insert the held rows of the committed units, one statement per table."""
+        inserts, self._inserts = self._inserts, []
+        by_table: dict[sa.Table, list[dict]] = {}
+        for table, values in inserts:
+            by_table.setdefault(table, []).append(values)
+        for table, rows in by_table.items():
+            conn.execute(sa.insert(table), rows)
+
+    @property
+    def holds_rows(self) -> bool:
+        return bool(self._inserts)
+
     def alive(self, row: object) -> bool:
         """Whether ``row`` is in the session and not undone (a cache may hold an undone row)."""
         state = sa.inspect(row)
@@ -97,6 +118,9 @@ class OrmJournal:
     def undo(self) -> None:
         log, self._log = self._log, []
         for row, values in reversed(log):
+            if row is _INSERTED:
+                self._inserts.pop()
+                continue
             state = sa.inspect(row)
             if values is None:
                 if state.pending:
@@ -141,6 +165,8 @@ class SqlStore:
         self.event_projections = event_projections or {}
         self.visible_villages = visible_villages
         self.prefetchers = tuple(prefetchers)
+        self._row_journals = list({id(p.journal): p.journal for p in self.projections.values()
+                                   if p.journal is not None}.values())
         self._locked = False
         self._reset()
 
@@ -159,6 +185,7 @@ class SqlStore:
         self._events: dict[str, tuple[Event, str | None]] = {}
         # Keys written by committed (or the open) units and not yet in the database.
         self._pending: dict[str, dict] = {"raw": {}, "entity": {}, "conflict": {}, "event": {}}
+        self._stamp_texts: dict[Any, str] = {}
 
     # -- the batch lock ---------------------------------------------------------------------
     def _lock(self) -> None:
@@ -295,9 +322,12 @@ class SqlStore:
         if self._journal is not None:
             raise RuntimeError("a unit is open")
         pending = self._pending
-        if not any(pending.values()) and self._seq == self._stored_seq:
+        journals = [journal for journal in self._row_journals if journal.holds_rows]
+        if not any(pending.values()) and self._seq == self._stored_seq and not journals:
             return
         conn = self.session.connection()
+        for journal in journals:
+            journal.write(conn)
         if pending["raw"]:
             rows = [self._raw[key] for key in pending["raw"]]
             conn.execute(sa.insert(SyncRecord.__table__), [
@@ -308,21 +338,21 @@ class SqlStore:
             rows = [self._entities[key] for key in pending["entity"]]
             self._upsert(conn, SyncEntity.__table__, ["entity", "entity_id"], [
                 {"entity": s.entity, "entity_id": s.entity_id, "fields": dict(s.fields),
-                 "stamps": {k: stamp_to_str(v) for k, v in s.stamps.items()}, "version": s.version, "seq": s.seq,
+                 "stamps": {k: self._stamp_text(v) for k, v in s.stamps.items()}, "version": s.version, "seq": s.seq,
                  "village_id": village_id} for s, village_id in rows])
         if pending["conflict"]:
             rows = [self._conflicts[key] for key in pending["conflict"]]
             self._upsert(conn, SyncConflict.__table__, ["entity", "entity_id", "field", "base_version"], [
                 {"entity": c.entity, "entity_id": c.entity_id, "field": c.field,
                  "base_version": NO_BASE if c.base_version is None else c.base_version,
-                 "competitors": {rid: {"device_id": x.device_id, "value": x.value, "stamp": stamp_to_str(x.stamp)}
+                 "competitors": {rid: {"device_id": x.device_id, "value": x.value, "stamp": self._stamp_text(x.stamp)}
                                  for rid, x in c.competitors.items()},
                  "is_conflict": c.is_conflict, "village_id": village_id} for c, village_id in rows])
         if pending["event"]:
             rows = [self._events[key] for key in pending["event"]]
             self._upsert(conn, SyncEvent.__table__, ["record_id"], [
                 {"record_id": e.record_id, "type": e.type, "entity_id": e.entity_id, "data": dict(e.data),
-                 "stamp": stamp_to_str(e.stamp), "device_id": e.device_id, "user_id": e.user_id,
+                 "stamp": self._stamp_text(e.stamp), "device_id": e.device_id, "user_id": e.user_id,
                  "unique_key": None if e.unique_key is None else json.dumps(list(e.unique_key)),
                  "counted": e.counted, "seq": e.seq, "village_id": village_id} for e, village_id in rows])
         if self._seq != self._stored_seq:
@@ -331,6 +361,13 @@ class SqlStore:
             self._stored_seq = self._seq
         for kind in pending:
             pending[kind] = {}
+
+    def _stamp_text(self, stamp) -> str:
+        """stamp_to_str, once per stamp: a conflict row is written out with all its competitors."""
+        text = self._stamp_texts.get(stamp)
+        if text is None:
+            text = self._stamp_texts[stamp] = stamp_to_str(stamp)
+        return text
 
     def _upsert(self, conn, table, keys: list[str], rows: list[dict]) -> None:
         stmt = self._insert(table)

@@ -17,7 +17,7 @@ from sync import EntityRule, EntityState
 
 from .. import audit
 from ..extensions import db
-from ..models import Area, Household, Person
+from ..models import Area, AuditEntry, Household, Person
 from ..pinyin import pinyin_keys
 from ..sync_store import OrmJournal, Projection
 from .schemas import HEAD, validate_household, validate_person
@@ -254,10 +254,12 @@ class RegisterRules:
             self.journal.touch(person)
             self._written.add(person.id)
             self._index_id(person)
+        old_name = None if creating else person.name
         for name, value in clean.items():
             if name not in errors and name in PERSON_FIELDS:
                 setattr(person, name, value)
-        person.name_pinyin, person.name_initials = pinyin_keys(person.name)
+        if person.name != old_name or not person.name_pinyin:
+            person.name_pinyin, person.name_initials = pinyin_keys(person.name)
         if person.status != "away":
             person.away_place, person.away_contact = "", ""
         person.household_id = household.id
@@ -285,8 +287,9 @@ class RegisterRules:
         return head.id if head is not None else None
 
     def _audit(self, action, entity, entity_id, before, after) -> None:
-        self.journal.added(audit.record(action, entity, entity_id, before, after,
-                                        user=self.user, device_id=self.device_id))
+        """Held for the batch's bulk insert (nothing reads audit entries during a merge)."""
+        self.journal.insert(AuditEntry.__table__, audit.values(action, entity, entity_id, before, after,
+                                                               user=self.user, device_id=self.device_id))
 
     def _write_household(self, state: EntityState, before: dict | None) -> str | None:
         group = self._get(Area, state.fields["group_id"])
