@@ -10,6 +10,9 @@ property tests use :class:`InMemoryStore`. What must hold for any implementation
   or event carries the seq of that change, and ``changed_since`` lists the *latest*
   state of each entity/event ordered by that seq.
 * Getters return values the caller may not mutate; the engine always puts new objects.
+* Optional: ``prefetch(records, event_keys)``, called by ``merge_batch`` once before the
+  first unit, may load what the batch will read (see ``merge_batch``). Whatever a store
+  caches must roll back with the unit that wrote it, like the rows themselves.
 """
 from __future__ import annotations
 
