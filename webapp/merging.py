@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, g
 
 from sync import Result, merge_batch
 
@@ -32,7 +32,12 @@ def registered_device(device_id: str | None) -> str | None:
     """The id when it names a phone that logged in (audit links to it); browsers name themselves."""
     from .models import Device
 
-    return device_id if device_id and db.session.get(Device, device_id) is not None else None
+    if not device_id:
+        return None
+    known = g.setdefault("doorstep_registered_devices", {})  # asked up to three times per sync request
+    if device_id not in known:
+        known[device_id] = db.session.get(Device, device_id) is not None
+    return device_id if known[device_id] else None
 
 
 def register_sync_types(app, factory) -> None:

@@ -286,6 +286,9 @@ class SqlStore:
         for chunk in _chunks(entity_ids):
             for row in conn.execute(sa.select(table).where(table.c.entity_id.in_(chunk))):
                 self._entities[(row.entity, row.entity_id)] = (self._to_entity(row), row.village_id)
+        # Conflict rows are written in the unit that writes the entity's row: none without one.
+        entity_ids = {entity_id for (_type, entity_id), row in self._entities.items()
+                      if row is not None and entity_id in entity_ids}
         table = SyncConflict.__table__
         for chunk in _chunks(entity_ids):
             for row in conn.execute(sa.select(table).where(table.c.entity_id.in_(chunk))):

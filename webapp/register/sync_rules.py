@@ -147,8 +147,20 @@ class RegisterRules:
                 self._holders.setdefault((town_id, number), set()).add(person_id)
         self._holders_read |= numbers
 
+    def _load_groups(self, ids) -> None:
+        """Groups and their villages in one query (a household's projection needs both)."""
+        ids = {i for i in ids if isinstance(i, str)}
+        parents = sa.select(Area.parent_id).where(Area.id.in_(ids)).scalar_subquery()
+        wanted = {i for i in ids if (Area, i) not in self._rows}
+        if not wanted:
+            return
+        for row in db.session.scalars(sa.select(Area).where(sa.or_(Area.id.in_(ids), Area.id.in_(parents)))):
+            self._rows.setdefault((Area, row.id), row)
+        for row_id in wanted:
+            self._rows.setdefault((Area, row_id), None)
+
     def prefetch(self, records: list) -> None:
-        people, households, areas = set(), set(), set()
+        people, households, household_targets, groups = set(), set(), set(), set()
         for raw in records:
             if not isinstance(raw, dict) or not isinstance(raw.get("entity_id"), str):
                 continue
@@ -157,8 +169,8 @@ class RegisterRules:
                 people.add(raw["entity_id"].lower())
                 households.add(data.get("household_id"))
             elif raw.get("type") == "household":
-                households.add(raw["entity_id"].lower())
-                areas.add(data.get("group_id"))
+                household_targets.add(raw["entity_id"].lower())
+                groups.add(data.get("group_id"))
         loaded = self._load(Person, people)
         households |= {person.household_id for person in loaded}
         numbers = {person.id_number for person in loaded if person.id_number}
@@ -167,10 +179,11 @@ class RegisterRules:
             if isinstance(data, dict) and isinstance(data.get("id_number"), str):
                 numbers.add(ric.compact(data["id_number"]).upper())
         self._load_holders(numbers)
-        for household in self._load(Household, households):
-            areas |= {household.group_id, household.village_id}
-        groups = self._load(Area, areas)
-        self._load(Area, {group.parent_id for group in groups})
+        for household in self._load(Household, households | household_targets):
+            if household.id in household_targets:
+                groups.add(household.group_id)
+        if len(groups) <= CHUNK:
+            self._load_groups(groups)
 
     def _visible(self, village_id: str | None) -> bool:
         return self.villages is None or village_id in self.villages
