@@ -33,6 +33,7 @@ What must hold beyond the protocol:
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,8 @@ from sync import Competitor, Conflict, EntityState, Event, RawRecord, raw_key, s
 from sync.store import ConflictKey
 
 from .models import SyncConflict, SyncCounter, SyncEntity, SyncEvent, SyncRecord
+
+log = logging.getLogger(__name__)
 
 NO_BASE = -1
 CHUNK = 500  # ids per IN list: far below SQLite's and PostgreSQL's parameter limits
@@ -239,7 +242,12 @@ class SqlStore:
             unit.rollback()
         # What the committed units kept goes to the database now, so the session shows
         # the batch as it stands (the caller may still commit it, or roll it all back).
-        self._write_pending()
+        try:
+            self._write_pending()
+        except Exception:  # noqa: BLE001 - the unit's own failure is what propagates
+            # The transaction is broken (the failure came from the database): the caller
+            # must roll the batch back; a finish() would try these rows again and fail.
+            log.warning("sync batch: kept rows could not be written after a unit failed", exc_info=True)
 
     def finish(self) -> None:
         """Commit the batch: every record's unit at once, durably, and release the lock."""

@@ -215,6 +215,7 @@ class RegisterRules:
 
     # -- validation ------------------------------------------------------------------------
     def person_valid(self, values, entity_id, context):
+        self._checked = None
         linked = linked_field_errors(context["record"].data)
         if linked:
             return linked
