@@ -5,7 +5,17 @@ and :func:`changes_since` over a :class:`Store`, and encodes the answer. Everyth
 decides *what the data becomes* lives here and is property-tested without Flask.
 """
 from .hlc import Stamp, stamp_for, stamp_from_str, stamp_to_str
-from .merge import APPLIED, DUPLICATE, MERGED, REJECTED, Result, last_writer_wins, merge_batch, merge_record
+from .merge import (
+    APPLIED,
+    DUPLICATE,
+    MERGED,
+    REJECTED,
+    Result,
+    last_writer_wins,
+    merge_batch,
+    merge_in_unit,
+    merge_record,
+)
 from .pull import change_of, changes_since, decode_cursor, encode_cursor
 from .records import Record, parse_record, raw_key
 from .rules import EntityRule, EventRule, TypeRule
@@ -16,5 +26,5 @@ __all__ = [
     "Competitor", "Conflict", "EntityRule", "EntityState", "Event", "EventRule", "InMemoryStore",
     "RawRecord", "Record", "Result", "Stamp", "Store", "TypeRule",
     "change_of", "changes_since", "decode_cursor", "encode_cursor", "last_writer_wins",
-    "merge_batch", "merge_record", "parse_record", "raw_key", "stamp_for", "stamp_from_str", "stamp_to_str",
+    "merge_batch", "merge_in_unit", "merge_record", "parse_record", "raw_key", "stamp_for", "stamp_from_str", "stamp_to_str",
 ]

@@ -62,13 +62,40 @@ def merge_batch(
     rules: dict[str, TypeRule],
     max_skew: timedelta = MAX_SKEW,
 ) -> list[Result]:
-    """One result per received value, in order. ``now`` is the server's aware time."""
+    """One result per received value, in order. ``now`` is the server's aware time.
+
+    A store may offer ``prefetch(records, event_keys)``: called once before the first unit
+    with the received values and the ``(type, unique_key)`` pairs their events will look up,
+    so that it can load what the batch touches in a few queries instead of one per read.
+    It reads, it never writes; every unit still goes through ``begin``/``commit``.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    prefetch = getattr(store, "prefetch", None)
+    if prefetch is not None:
+        prefetch(records, _event_keys(records, rules))
     return [
         merge_record(store, raw, device_id=device_id, user_id=user_id, now=now, rules=rules, max_skew=max_skew)
         for raw in records
     ]
+
+
+def _event_keys(records: list[Any], rules: dict[str, TypeRule]) -> set[tuple[str, tuple]]:
+    """The unique keys the batch's events will ask ``events_by_key`` for (a hint only: a
+    record whose key cannot be computed here is judged, and rejected, in its own unit)."""
+    keys = set()
+    for raw in records:
+        record, errors = parse_record(raw, rules.keys())
+        rule = rules[record.type] if record is not None else None
+        if not isinstance(rule, EventRule):
+            continue
+        try:
+            key = _unique_key_of(rule, record.data)
+        except Exception:  # noqa: BLE001 - the unit answers for it with a rejection
+            continue
+        if key is not None:
+            keys.add((record.type, key))
+    return keys
 
 
 def merge_record(
@@ -82,23 +109,43 @@ def merge_record(
     max_skew: timedelta = MAX_SKEW,
 ) -> Result:
     """One record as one unit: ``begin``, decide and write, store it raw, ``commit``."""
-    key = raw_key(raw)
-    given_id = raw.get("id") if isinstance(raw, dict) else None
     store.begin()
     try:
-        seen = store.get_raw(key)
-        if seen is not None:
-            store.commit()
-            return Result(id=given_id, status=DUPLICATE, errors=seen.errors, version=seen.version,
-                          first_status=seen.status)
-        result = _decide(store, raw, given_id, device_id, user_id, now, rules, max_skew)
-        store.put_raw(RawRecord(key=key, record=raw, device_id=device_id, user_id=user_id, received_at=now,
-                                status=result["status"], errors=result["errors"], version=result["version"]))
+        result = merge_in_unit(store, raw, device_id=device_id, user_id=user_id, now=now, rules=rules,
+                               max_skew=max_skew)
         store.commit()
         return result
     except BaseException:
         store.rollback()
         raise
+
+
+def merge_in_unit(
+    store: Store,
+    raw: Any,
+    *,
+    device_id: str,
+    user_id: str,
+    now: datetime,
+    rules: dict[str, TypeRule],
+    max_skew: timedelta = MAX_SKEW,
+) -> Result:
+    """Decide, write and store one record inside the unit already open on ``store``.
+
+    ``merge_record`` wraps this in a unit of its own. A rule's projection calls it directly
+    for a record *derived* from the one being merged (the register change a visit reports),
+    so both are kept or rolled back together; the derived record is idempotent by its own
+    storage key like any other."""
+    key = raw_key(raw)
+    given_id = raw.get("id") if isinstance(raw, dict) else None
+    seen = store.get_raw(key)
+    if seen is not None:
+        return Result(id=given_id, status=DUPLICATE, errors=seen.errors, version=seen.version,
+                      first_status=seen.status)
+    result = _decide(store, raw, given_id, device_id, user_id, now, rules, max_skew)
+    store.put_raw(RawRecord(key=key, record=raw, device_id=device_id, user_id=user_id, received_at=now,
+                            status=result["status"], errors=result["errors"], version=result["version"]))
+    return result
 
 
 def _decide(store, raw, given_id, device_id, user_id, now, rules, max_skew) -> Result:

@@ -10,6 +10,9 @@ property tests use :class:`InMemoryStore`. What must hold for any implementation
   or event carries the seq of that change, and ``changed_since`` lists the *latest*
   state of each entity/event ordered by that seq.
 * Getters return values the caller may not mutate; the engine always puts new objects.
+* Optional: ``prefetch(records, event_keys)``, called by ``merge_batch`` once before the
+  first unit, may load what the batch will read (see ``merge_batch``). Whatever a store
+  caches must roll back with the unit that wrote it, like the rows themselves.
 """
 from __future__ import annotations
 
@@ -83,12 +86,28 @@ class Conflict:
 
     @property
     def is_conflict(self) -> bool:
-        items = list(self.competitors.values())
-        return any(
-            a.device_id != b.device_id and a.value != b.value
-            for i, a in enumerate(items)
-            for b in items[i + 1 :]
-        )
+        """Some two competitors come from different devices with different values.
+
+        In one pass instead of over all pairs (a row gathers every edit made from its base
+        version): against the first competitor ``f``, either some ``x`` differs from it in
+        both device and value, or every other device's value equals ``f``'s, and then a
+        conflict needs another device at all and an edit from ``f``'s device with another value.
+        """
+        items = iter(self.competitors.values())
+        first = next(items, None)
+        if first is None:
+            return False
+        other_device = same_device_other_value = False
+        for x in items:
+            if x.device_id != first.device_id:
+                if x.value != first.value:
+                    return True
+                other_device = True
+            elif x.value != first.value:
+                same_device_other_value = True
+            if other_device and same_device_other_value:
+                return True
+        return False
 
     @property
     def winner(self) -> Competitor:

@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime, timezone
 from zoneinfo import ZoneInfo
 
-from flask import current_app
+from flask import current_app, g
 
 from sync import REJECTED, Result, merge_batch
 
@@ -32,14 +32,21 @@ def registered_device(device_id: str | None) -> str | None:
     """The id when it names a phone that logged in (audit links to it); browsers name themselves."""
     from .models import Device
 
-    return device_id if device_id and db.session.get(Device, device_id) is not None else None
+    if not device_id:
+        return None
+    known = g.setdefault("doorstep_registered_devices", {})  # asked up to three times per sync request
+    if device_id not in known:
+        known[device_id] = db.session.get(Device, device_id) is not None
+    return device_id if known[device_id] else None
 
 
 def register_sync_types(app, factory) -> None:
     """Add record types to the merge: ``factory(user, villages, device_id, today)`` returns an
     object with ``rules()`` (type -> EntityRule | EventRule) and optionally ``projections()``
-    (entity type -> Projection) and ``event_projections()`` (event type -> project(event) ->
-    village id). Blueprints call this from their ``init_app``; the register's types come first."""
+    (entity type -> Projection), ``event_projections()`` (event type -> project(event, store) ->
+    village id) and ``prefetch(records)`` (called once per batch, under the batch lock, to load
+    the typed rows its rules will read). Blueprints call this from their ``init_app``; the
+    register's types come first."""
     app.extensions.setdefault("doorstep_sync_types", []).append(factory)
 
 
@@ -47,14 +54,16 @@ def store_and_rules(user, device_id: str | None):
     """A store limited to the user's scope and the merge rules judging their records."""
     villages = village_ids_for(user)
     device, today = registered_device(device_id), local_today()
-    rules, projections, event_projections = {}, {}, {}
+    rules, projections, event_projections, prefetchers = {}, {}, {}, []
     for factory in current_app.extensions.get("doorstep_sync_types", []):
         types = factory(user, villages, device, today)
         rules.update(types.rules())
         projections.update(getattr(types, "projections", dict)())
         event_projections.update(getattr(types, "event_projections", dict)())
+        if hasattr(types, "prefetch"):
+            prefetchers.append(types.prefetch)
     store = SqlStore(db.session, projections=projections, event_projections=event_projections,
-                     visible_villages=villages)
+                     visible_villages=villages, prefetchers=prefetchers)
     return store, rules
 
 

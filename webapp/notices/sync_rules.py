@@ -61,7 +61,7 @@ class NoticeRules:
             errors[name] = [_("Unknown field.")]
         return errors
 
-    def project(self, event: Event) -> str | None:
+    def project(self, event: Event, store=None) -> str | None:
         inv = self._invitation(event.data)
         if inv is None:
             return None

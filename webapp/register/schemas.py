@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Container
 from datetime import date
+from functools import lru_cache
 
 import phonenumbers
 import sqlalchemy as sa
@@ -153,17 +154,31 @@ class PersonSchema(Schema):
             raise ValidationError(errors)
 
 
-def normalise_id_number(value: str, birth: date | None) -> str:
-    """Upper-case the check character, check it, and check it agrees with the birth date."""
-    number = ric.compact(value).upper()
+@lru_cache(maxsize=4096)
+def _id_number_problem(number: str) -> str | None:
+    """Which check a compact ID number fails, if any. Cached: stdnum looks the area code up
+    in its database each time, and every edit of a person checks their unchanged number."""
     try:
         ric.validate(number)
     except stdnum_errors.InvalidChecksum:
-        raise ValidationError(_l("This ID number is not valid. Check the last digit.")) from None
+        return "checksum"
     except (stdnum_errors.InvalidLength, stdnum_errors.InvalidFormat):
-        raise ValidationError(_l("An ID number has 18 characters: 17 digits, then a digit or X.")) from None
+        return "format"
     except stdnum_errors.ValidationError:
-        raise ValidationError(_l("This ID number is not valid. Check the area code and the date in it.")) from None
+        return "other"
+    return None
+
+
+def normalise_id_number(value: str, birth: date | None) -> str:
+    """Upper-case the check character, check it, and check it agrees with the birth date."""
+    number = ric.compact(value).upper()
+    problem = _id_number_problem(number)
+    if problem == "checksum":
+        raise ValidationError(_l("This ID number is not valid. Check the last digit."))
+    if problem == "format":
+        raise ValidationError(_l("An ID number has 18 characters: 17 digits, then a digit or X."))
+    if problem is not None:
+        raise ValidationError(_l("This ID number is not valid. Check the area code and the date in it."))
     if birth is not None and ric.get_birth_date(number) != birth:
         raise ValidationError(
             _l("The date of birth inside the ID number (digits 7 to 14) is not the same as the date of birth entered."))
@@ -172,20 +187,26 @@ def normalise_id_number(value: str, birth: date | None) -> str:
 
 def normalise_mobile(value: str) -> str:
     """A Chinese mobile number as its 11 digits (accepts spaces, dashes, +86)."""
-    message = _l("This is not a valid mobile number. Enter 11 digits starting with 1.")
+    national = _mobile_national(value)
+    if national is None:
+        raise ValidationError(_l("This is not a valid mobile number. Enter 11 digits starting with 1."))
+    return national
+
+
+@lru_cache(maxsize=4096)
+def _mobile_national(value: str) -> str | None:
+    """Cached: parsing is slow, and every edit of a person checks their unchanged number."""
     try:
         number = phonenumbers.parse(value, "CN")
     except phonenumbers.NumberParseException:
-        raise ValidationError(message) from None
+        return None
     kind = phonenumbers.number_type(number)
     if (number.country_code != 86 or not phonenumbers.is_valid_number(number)
             or kind not in (phonenumbers.PhoneNumberType.MOBILE,
                             phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)):
-        raise ValidationError(message)
+        return None
     national = str(number.national_number)
-    if len(national) != 11:
-        raise ValidationError(message)
-    return national
+    return national if len(national) == 11 else None
 
 
 def _plain(messages: dict) -> dict[str, list[str]]:
@@ -197,39 +218,56 @@ def _plain(messages: dict) -> dict[str, list[str]]:
     return out
 
 
+@lru_cache(maxsize=4)
+def _person_schema(today: date) -> PersonSchema:
+    """Building a schema costs as much as loading with it; one per day is enough (loading
+    keeps no state on the schema)."""
+    return PersonSchema(today=today)
+
+
+@lru_cache(maxsize=1)
+def _household_schema() -> HouseholdSchema:
+    return HouseholdSchema()
+
+
 def validate_person(data: dict, *, town_id: str, session, person_id: str | None = None,
-                    today: date | None = None,
+                    today: date | None = None, id_taken=None,
                     registered_ids: Container[str] | None = None) -> tuple[dict, dict[str, list[str]]]:
     """Check one person's data. Returns ``(clean_data, errors)``; errors is empty when valid.
 
     The duplicate-ID check looks across the whole town (the uniqueness rule is per
     town), not only the caller's villages, and only answers yes/no: the message
-    must never say who already holds the number. A caller judging many new people at
-    once (an import) may pass the town's ``registered_ids`` it looked up in one query;
-    it then stands for the database (and only suits people not yet in the register).
+    must never say who already holds the number. ``id_taken(town_id, id_number,
+    person_id)`` may replace the query (the sync merge asks without flushing its batch). A
+    caller judging many new people at once (an import) may instead pass the town's
+    ``registered_ids`` it looked up in one query (only for people not yet in the register).
     """
-    schema = PersonSchema(today=today)
+    schema = _person_schema(today or date.today())
     try:
         clean = schema.load(data)
     except ValidationError as exc:
         return {}, _plain(exc.messages)
-    if clean.get("id_number"):
-        if registered_ids is not None:
-            taken = clean["id_number"] in registered_ids
-        else:
-            stmt = sa.select(Person.id).where(Person.town_id == town_id, Person.id_number == clean["id_number"])
-            if person_id is not None:
-                stmt = stmt.where(Person.id != person_id)
-            taken = session.scalar(stmt.limit(1)) is not None
-        if taken:
-            return {}, {"id_number": [str(_l("This ID number is already registered in this town."))]}
+    if registered_ids is not None and id_taken is None:
+        def id_taken(_town_id, id_number, _person_id):
+            return id_number in registered_ids
+    if clean.get("id_number") and (id_taken or _id_taken_in_db(session))(town_id, clean["id_number"], person_id):
+        return {}, {"id_number": [str(_l("This ID number is already registered in this town."))]}
     return clean, {}
+
+
+def _id_taken_in_db(session):
+    def taken(town_id: str, id_number: str, person_id: str | None) -> bool:
+        stmt = sa.select(Person.id).where(Person.town_id == town_id, Person.id_number == id_number)
+        if person_id is not None:
+            stmt = stmt.where(Person.id != person_id)
+        return session.scalar(stmt.limit(1)) is not None
+    return taken
 
 
 def validate_household(data: dict, *, village_id: str, session) -> tuple[dict, dict[str, list[str]]]:
     """Check one household's data; its group must be a group of the given village."""
     try:
-        clean = HouseholdSchema().load(data)
+        clean = _household_schema().load(data)
     except ValidationError as exc:
         return {}, _plain(exc.messages)
     group = session.get(Area, clean["group_id"])

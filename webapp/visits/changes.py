@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 from flask_babel import gettext as _
 
-from sync import REJECTED, Record, merge_record
+from sync import REJECTED, Record, merge_in_unit
 
 from ..extensions import db
 from ..models import Household, Person
@@ -78,7 +78,7 @@ def change_errors(register_rules, visit_id: str, household: Household, answers: 
     return register_rules.person_valid(values, person_id, {**context, "record": fake}) or {}
 
 
-def apply_change(register_rules, visit_id: str, household: Household, answers: dict, event, now) -> dict | None:
+def apply_change(store, register_rules, visit_id: str, household: Household, answers: dict, event, now) -> dict | None:
     """Merge the derived person record; returns what the visit notes about it."""
     change = person_change(visit_id, household, answers)
     if change is None:
@@ -89,12 +89,9 @@ def apply_change(register_rules, visit_id: str, household: Household, answers: d
     raw = {"id": derived_record_id(visit_id), "type": "person", "entity_id": person_id,
            "base_version": current.version if current is not None else None,
            "client_time": client_time.isoformat(timespec="milliseconds"), "data": data}
-    from ..sync_store import SqlStore
-
-    # A second store on the same session: its unit is a SAVEPOINT inside the visit's unit, so
-    # the visit and its register change are kept or rolled back together.
-    store = SqlStore(db.session, projections=register_rules.projections())
-    result = merge_record(store, raw, device_id=event.device_id, user_id=event.user_id, now=now,
-                          rules=register_rules.rules())
+    # In the visit's own unit and store: the visit and its register change are kept or rolled
+    # back together, and the change gets its seq and sync rows like any other record.
+    result = merge_in_unit(store, raw, device_id=event.device_id, user_id=event.user_id, now=now,
+                           rules=register_rules.rules())
     return {"entity": "person", "entity_id": person_id, "record_id": raw["id"], "status": result["status"],
             "errors": result["errors"] if result["status"] == REJECTED else {}}

@@ -85,7 +85,7 @@ class VisitRules:
             return changes.change_errors(self.register, entity_id, household, clean, context)
         return {}
 
-    def project(self, event) -> str | None:
+    def project(self, event, store) -> str | None:
         """Write the Visit row (and the register change) once; later calls only name the village."""
         household = db.session.get(Household, event.data.get("household_id"))
         if db.session.get(Visit, event.entity_id) is not None or not event.counted:
@@ -95,7 +95,7 @@ class VisitRules:
         clean, _errors = validate_answers(definition, answers, today=self.today, members=members_of(household.id))
         change = None
         if definition["form_id"] == changes.CHANGE_FORM:
-            change = changes.apply_change(self.register, event.entity_id, household, clean, event, server_now())
+            change = changes.apply_change(store, self.register, event.entity_id, household, clean, event, server_now())
             if change and change["status"] == "rejected":
                 log.error("visit %s: its register change %s was refused", event.entity_id, change["record_id"])
         at = datetime.fromtimestamp(event.stamp.physical_ms / 1000, tz=timezone.utc)
