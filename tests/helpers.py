@@ -69,3 +69,42 @@ def browser_login(page, base_url: str, username: str, password: str = DEFAULT_PA
     page.locator("input[name=password]").fill(password)
     page.locator("form:has(input[name=password]) [type=submit]").first.click()
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+# Whether the service worker finished fetching this user's pages ahead at least once (it notes
+# "pages-refreshed:<user id>" in the outbox database when done). Gives up after 3 s per call.
+_PAGES_REFRESHED = """() => new Promise((resolve, reject) => {
+  setTimeout(() => reject(new Error("IndexedDB did not answer in 3 s")), 3000);
+  const owner = (document.querySelector('meta[name="user-id"]') || {}).content;
+  if (!owner) { resolve(true); return; }
+  const open = indexedDB.open("doorstep");
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    if (!db.objectStoreNames.contains("meta")) { db.close(); resolve(false); return; }
+    const request = db.transaction("meta").objectStore("meta").get("pages-refreshed:" + owner);
+    request.onsuccess = () => { resolve(Boolean(request.result)); db.close(); };
+    request.onerror = () => reject(request.error);
+  };
+})"""
+
+
+def pages_fetched_ahead(page, timeout_s: float = 30.0) -> None:
+    """Wait until the worker's pages are on the phone (the first full fetch-ahead finished).
+
+    "Ready offline" only promises the app shell; the register pages follow in the background.
+    A story that goes offline must not race that fetch, or a page it later lands on is missing."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = timeout_s * 1000
+    waited = 0
+    while waited < deadline:
+        try:
+            if page.evaluate(_PAGES_REFRESHED):
+                return
+        except PlaywrightError as error:  # the page navigated meanwhile: ask the next one
+            if "context was destroyed" not in str(error):
+                raise
+        page.wait_for_timeout(200)
+        waited += 200
+    raise AssertionError("the service worker did not finish fetching the pages ahead")

@@ -27,7 +27,7 @@ from flask import request as flask_request
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
-from tests.helpers import browser_login
+from tests.helpers import browser_login, pages_fetched_ahead
 from webapp.extensions import db
 from webapp.models import Household, Person, SyncConflict, SyncRecord
 
@@ -122,6 +122,7 @@ def new_phone(browser):
 def ready(page):
     """Wait for the service worker to hold the shell (outbox.js sets data-offline-ready)."""
     expect(page.locator("html")).to_have_attribute("data-offline-ready", "1", timeout=15_000)
+    pages_fetched_ahead(page)
 
 
 def waiting_count(page):

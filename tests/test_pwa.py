@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect
 
-from tests.helpers import browser_login
+from tests.helpers import browser_login, pages_fetched_ahead
 from webapp.extensions import db
 from webapp.models import Household, Person
 
@@ -41,6 +41,7 @@ def needs_sync_api(test):
 def ready(page):
     """Wait for the service worker to hold the shell (outbox.js sets data-offline-ready)."""
     expect(page.locator("html")).to_have_attribute("data-offline-ready", "1", timeout=15_000)
+    pages_fetched_ahead(page)
 
 
 def outbox_rows(page):
