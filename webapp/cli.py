@@ -52,7 +52,8 @@ def register_cli(app: Flask) -> None:
     @click.option("--role", required=True, type=click.Choice(["admin", "supervisor", "desk", "worker"]))
     @click.option("--area", "areas", multiple=True, help="Area code; repeat for several.")
     @click.option("--name", "display_name", default="", help="Name shown in the app.")
-    def user_add(username: str, role: str, areas: tuple[str, ...], display_name: str):
+    @click.option("--email", default="", help="Where notice lists are e-mailed (when e-mail is set up).")
+    def user_add(username: str, role: str, areas: tuple[str, ...], display_name: str, email: str):
         """Add a user; the password comes from a prompt, or DOORSTEP_PASSWORD when not interactive."""
         from .admin.service import save_user, validate_user
 
@@ -61,11 +62,11 @@ def register_cli(app: Flask) -> None:
             if not sys.stdin.isatty():
                 raise click.ClickException("Set DOORSTEP_PASSWORD when not running interactively.")
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-        errors, area_rows = validate_user(username, role, list(areas), password)
+        errors, area_rows = validate_user(username, role, list(areas), password, email=email)
         if errors:
             raise click.ClickException("; ".join(f"{k}: {v}" for k, v in errors.items()))
         save_user(None, username=username, display_name=display_name, role=role, areas=area_rows,
-                  password=password)
+                  password=password, email=email)
         db.session.commit()
         click.echo(f"User {username} added ({role}).")
 

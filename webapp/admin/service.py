@@ -1,6 +1,8 @@
 """User management, shared by the admin pages and the `flask user` commands."""
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from flask_babel import gettext as _
 
@@ -17,10 +19,17 @@ ROLE_AREA_KINDS = {
 }
 
 
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
 def validate_user(username: str, role: str, area_codes: list[str], password: str | None,
-                  existing: User | None = None) -> tuple[dict, list[Area]]:
-    """Return (errors by field, areas). Password is required for a new user only."""
+                  existing: User | None = None, email: str = "") -> tuple[dict, list[Area]]:
+    """Return (errors by field, areas). Password is required for a new user only; the e-mail
+    address (where notice lists are sent, when e-mail is configured) may stay empty."""
     errors: dict[str, str] = {}
+    email = (email or "").strip()
+    if email and (len(email) > 200 or not EMAIL.match(email)):
+        errors["email"] = _("Enter an e-mail address like name@example.org, or leave it empty.")
     username = (username or "").strip()
     if existing is None:
         if not username or len(username) > 64 or not username.replace("_", "").replace(".", "").isalnum():
@@ -49,16 +58,19 @@ def validate_user(username: str, role: str, area_codes: list[str], password: str
 
 def _user_snapshot(user: User) -> dict:
     return {"username": user.username, "role": user.role, "active": user.active,
-            "display_name": user.display_name, "areas": [a.code for a in user.areas]}
+            "display_name": user.display_name, "email": user.email, "areas": [a.code for a in user.areas]}
 
 
 def save_user(user: User | None, *, username: str, display_name: str, role: str, areas: list[Area],
-              password: str | None, active: bool = True, actor: User | None = None) -> User:
+              password: str | None, active: bool = True, actor: User | None = None,
+              email: str | None = None) -> User:
     before = None if user is None else _user_snapshot(user)
     if user is None:
         user = User(username=username.strip())
         db.session.add(user)
     user.display_name = (display_name or "").strip()[:100]
+    if email is not None:
+        user.email = email.strip()
     user.role = role
     user.areas = areas
     user.active = active

@@ -45,11 +45,12 @@ def user_form(user_id=None):
     if request.method == "POST":
         codes = form.getlist("areas")
         errors, areas = validate_user(form.get("username", ""), form.get("role", ""), codes,
-                                      form.get("password") or None, existing=user)
+                                      form.get("password") or None, existing=user, email=form.get("email", ""))
         if not errors:
             user = save_user(user, username=form.get("username", ""), display_name=form.get("display_name", ""),
                              role=form["role"], areas=areas, password=form.get("password") or None,
-                             active=(form.get("active", "1") == "1"), actor=current_user)
+                             active=(form.get("active", "1") == "1"), actor=current_user,
+                             email=form.get("email", ""))
             db.session.commit()
             flash(_("Saved."), "ok")
             return redirect(url_for("admin.users"))
