@@ -12,12 +12,6 @@ from webapp.merging import local_today
 from webapp.models import AuditEntry, Person
 
 
-def _invited(day_id):
-    return {(inv.person.name if inv.person.name in ("外出人",) else inv.kind, inv.kind)
-            for inv in db.session.scalars(sa.select(Invitation).where(Invitation.day_id == day_id,
-                                                                     Invitation.active.is_(True)))}
-
-
 def test_enrolled_residents_are_invited_and_people_away_get_a_certificate_request(app):
     with app.app_context():
         town = town_with_people()

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 from flask import abort
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Area, Person, User
@@ -34,7 +35,7 @@ def day_visible(day: CheckupDay, user: User) -> bool:
 
 def days_visible(user: User) -> list[CheckupDay]:
     towns = town_ids_for(user)
-    stmt = sa.select(CheckupDay).order_by(CheckupDay.date)
+    stmt = sa.select(CheckupDay).options(selectinload(CheckupDay.areas)).order_by(CheckupDay.date)
     if towns is not None:
         stmt = stmt.where(CheckupDay.town_id.in_(towns))
     return [day for day in db.session.scalars(stmt) if day_visible(day, user)]

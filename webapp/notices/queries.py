@@ -5,6 +5,7 @@ from collections import defaultdict
 
 import sqlalchemy as sa
 from flask import abort
+from sqlalchemy.orm import selectinload
 
 from ..checkups.models import CheckupDay, Invitation
 from ..extensions import db
@@ -75,6 +76,7 @@ def list_rows(notice_list: NoticeList) -> list[tuple[Area, list[dict]]]:
         sa.select(Invitation, Person).join(Person, Person.id == Invitation.person_id)
         .where(Invitation.day_id == notice_list.day_id, Invitation.village_id == notice_list.village_id,
                Invitation.active.is_(True))
+        .options(selectinload(Person.household))  # the page shows each person's address
         .order_by(Invitation.group_id, Person.name_pinyin)).all()
     messages = defaultdict(dict)
     for message in db.session.scalars(sa.select(NoticeMessage).where(

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..checkups.models import CheckupDay, Invitation
 from ..extensions import db
-from ..models import Person, User, user_area
+from ..models import User, user_area
 from .models import NoticeList, NoticeMessage, SchedulerLease
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,3 @@ def void_messages_of(inv: Invitation) -> None:
     for message in db.session.scalars(sa.select(NoticeMessage).where(
             NoticeMessage.invitation_id == inv.id, NoticeMessage.status.in_(OPEN_STATUSES))):
         message.status, message.error = "void", "uninvited"
-
-
-def person_of(message: NoticeMessage) -> Person | None:
-    return message.invitation.person if message.invitation is not None else None
