@@ -74,6 +74,12 @@ static/vendor/htmx.min.js: .stamp-npm
 	mkdir -p static/vendor
 	cp node_modules/htmx.org/dist/htmx.min.js $@
 
+# The desk's QR decoder where the browser has no BarcodeDetector (Chromium on Linux, Firefox).
+static/vendor/jsQR.js: .stamp-npm
+	test -f node_modules/jsqr/dist/jsQR.js || npm ci --no-audit --no-fund
+	mkdir -p static/vendor
+	cp node_modules/jsqr/dist/jsQR.js $@
+
 translations: .stamp-python
 	@if compgen -G 'translations/*/LC_MESSAGES/*.po' >/dev/null; then \
 	  $(VENV)/bin/pybabel -q compile -d translations; \
@@ -83,7 +89,7 @@ translations: .stamp-python
 
 # -- entry points ------------------------------------------------------------------------------
 
-setup: system-packages .stamp-python static/vendor/htmx.min.js translations
+setup: system-packages .stamp-python static/vendor/htmx.min.js static/vendor/jsQR.js translations
 
 setup-test: setup .stamp-python-test
 

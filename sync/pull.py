@@ -28,7 +28,8 @@ def change_of(item: EntityState | Event) -> dict[str, Any]:
                 "data": dict(item.fields), "deleted": bool(item.fields.get("deleted", False)),
                 "seq": item.seq}
     return {"entity": item.type, "entity_id": item.entity_id, "version": None, "data": dict(item.data),
-            "deleted": False, "record_id": item.record_id, "counted": item.counted, "seq": item.seq}
+            "deleted": False, "record_id": item.record_id, "counted": item.counted,
+            "time_ms": item.stamp.physical_ms, "seq": item.seq}  # when it happened: a desk shows it
 
 
 def changes_since(

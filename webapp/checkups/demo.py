@@ -1,7 +1,8 @@
 """Check-up days for the demo town, so a newcomer sees notices and rosters at once.
 
-One day three days ahead whose notice lists went out this morning (as the scheduler would
-have made them at 07:00), and one a fortnight ahead whose lists are not due yet."""
+One day *today* (the sign-in desk, /desk/, has something to show), one three days ahead whose
+notice lists went out this morning (as the scheduler would have made them at 07:00), and one a
+fortnight ahead whose lists are not due yet."""
 from __future__ import annotations
 
 from datetime import date, time, timedelta
@@ -19,6 +20,8 @@ def add_demo_days(session, today: date) -> None:
     if town is None or boss is None:
         return
     villages = [a for a in town.children if a.is_village]
+    create_day(town=town, day_date=today, start=time(8, 0), end=time(17, 0), station=f"{town.name}卫生院",
+               services=["blood_pressure", "breast"], bring="", areas=villages[6:8], user=boss)
     soon = create_day(town=town, day_date=today + timedelta(days=3), start=time(8, 0), end=time(11, 30),
                       station=f"{town.name}卫生院", services=["blood_pressure", "breast"], bring="",
                       areas=villages[:3], user=boss)

@@ -35,7 +35,9 @@ def static_version(static_folder: str) -> str:
 def shell_urls(static_folder: str) -> list[str]:
     """The app shell precached on install: styles, scripts, htmx, manifest, icons, /offline."""
     root = Path(static_folder)
-    files = ["css/app.css", "vendor/htmx.min.js", "manifest.webmanifest"]
+    # Every vendor script (htmx; jsQR, the desk's QR decoder where there is no BarcodeDetector).
+    files = ["css/app.css", "manifest.webmanifest"] + sorted(
+        str(p.relative_to(root)) for p in (root / "vendor").glob("*.js"))
     files += sorted(str(p.relative_to(root)) for p in (root / "js").glob("*.js"))
     files += sorted(str(p.relative_to(root)) for p in (root / "icons").glob("*") if p.is_file())
     return [url_for("static", filename=f) for f in files] + [url_for("pwa.offline")]

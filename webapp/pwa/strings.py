@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
+from ..desk.labels import ABSENCE_REASON_LABELS
 from ..notices.labels import HOW_LABELS
 from ..register.labels import RELATION_LABELS, SEX_LABELS, STATUS_LABELS
 
@@ -62,6 +63,34 @@ def js_strings() -> dict:
         "nobody_found": _("Nobody found."),
         "index_ready": _("{count} people on this phone for searching."),
         "index_missing": _("Open this page once with a connection to search offline."),
+        "desk_ready": _("{count} people of this day kept on this device: the desk works without signal."),
+        "desk_missing": _("The list of people is not on this device yet. Open this page once with a connection."),
+        "desk_signed_at": _("Signed in at {time}"),
+        "desk_signed_at_desk": _("Signed in at {time} at {desk}"),
+        "desk_already": _("Already signed in: {when}."),
+        "desk_signed_in": _("{name} is signed in."),
+        "desk_undone": _("The sign-in of {name} was undone."),
+        "desk_undo": _("Undo sign-in"),
+        "desk_undo_confirm": _("Undo the sign-in of {name}?"),
+        "desk_sign_in": _("Sign in"),
+        "desk_absent": _("Absent…"),
+        "desk_absence_saved": _("Absence of {name} saved."),
+        "desk_walk_in": _("Walk-in"),
+        "desk_not_invited": _("Not invited: sign in as a walk-in"),
+        "desk_walk_in_reason": _("Why a walk-in?"),
+        "desk_reason_needed": _("Enter why this person comes without an invitation."),
+        "desk_certificate_asked": _("Away: certificate requested"),
+        "desk_certificate_on": _("certificate received {date} {place}"),
+        "desk_age": _("{age} years"),
+        "desk_code": _("code {code}"),
+        "desk_refused": _("The server did not accept a record of this desk: {reason}"),
+        "desk_scan_point": _("Point the camera at the QR code on the slip."),
+        "desk_slip_unknown": _("This QR code is not a slip for this day."),
+        "desk_camera_failed": _("The camera could not be started. Type the slip's code instead."),
+        "desk_reasons": {code: str(text) for code, text in ABSENCE_REASON_LABELS.items()},
+        "type_signin": _("Sign-in"),
+        "type_signin_undo": _("Sign-in undone"),
+        "type_absence": _("Absence"),
         "forms": visit_form_titles(),
         "values": {
             "sex": {code: str(text) for code, text in SEX_LABELS.items()},

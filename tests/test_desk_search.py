@@ -1,0 +1,131 @@
+"""The desk finds the right person first, on the server and in the desk's cached roster alike.
+
+Names sharing initials (张红梅 / 章宏敏 / 赵慧明 / 周海明 all are "zhm"), a shorter name whose
+initials are a prefix of theirs (张红 "zh"), ID tails, phone tails, a slip code, a scanned slip.
+The same cases run through webapp/desk/queries.search and through static/js/desk-search.js in
+Chromium on the roster payload the desk keeps: both must give the expected person first and
+the same order.
+"""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.checkup_helpers import schedule
+from tests.factories import make_household, make_person, make_town, make_user
+from webapp.desk import queries
+from webapp.extensions import db
+from webapp.models import User
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PEOPLE = [  # name, ID number, phone, enrolled
+    ("张红梅", "110101199005171234", "13800001111", True),
+    ("章宏敏", "110101198803025678", "13900002222", True),
+    ("赵慧明", "11010119751109345X", "13700003333", True),
+    ("周海明", "110101196601018765", "15800004444", True),
+    ("张红", "110101200102029876", "18600005555", True),
+    ("张宏兵", "110101199901014321", "13600006666", False),  # in the village, not invited
+]
+
+# query → the name that must come first
+CASES = {
+    "zh": "张红",  # exact initials before the zhm names whose initials only start with zh
+    "zhanghongmi": "章宏敏",  # partial pinyin
+    "zhanghongme": "张红梅",
+    "zhaoh": "赵慧明",
+    "zhou hai": "周海明",  # spaces typed between syllables
+    "ZHM": "张红梅",  # four exact initials: alphabetical by pinyin
+    "zhb": "张宏兵",  # found for a walk-in, though not invited
+    "1234": "张红梅",  # ID tail
+    "345x": "赵慧明",  # ID tail ending in X, typed in lower case
+    "678": None,  # too short for an ID tail, not a phone part either
+    "8765": "周海明",
+    "2222": "章宏敏",  # phone ending
+    "00005555": "张红",
+    "红梅": "张红梅",  # Chinese characters
+    "张红": "张红",  # exact name before longer names starting with it
+    "海": "周海明",
+}
+
+
+@pytest.fixture
+def desk_day(app):
+    with app.app_context():
+        town = make_town("T01", villages=2)
+        village, other = town.children
+        home = make_household(village.children[0])
+        for name, id_number, phone, enrolled in PEOPLE:
+            make_person(home, name=name, id_number=id_number, phone=phone, enrolled=enrolled)
+        # Someone of another village with the same initials: not covered by the day.
+        make_person(make_household(other.children[0]), name="张华明", id_number="110101199001011234",
+                    phone="13800001111", enrolled=True)
+        make_user("boss", "supervisor", [town])
+        make_user("qiantai", "desk", [town])
+        day = schedule(town, date(2026, 12, 1), areas=[village])
+        return day.id
+
+
+def _user(name):
+    return db.session.scalar(sa.select(User).where(User.username == name))
+
+
+def _server_order(day, q):
+    return [p["n"] for p in queries.search(day, _user("qiantai"), q)]
+
+
+def test_each_kind_of_query_finds_the_expected_person_first_on_the_server(app, desk_day):
+    from webapp.checkups.models import CheckupDay
+
+    with app.app_context():
+        day = db.session.get(CheckupDay, desk_day)
+        for q, expected in CASES.items():
+            order = _server_order(day, q)
+            if expected is None:
+                assert order == [], q
+            else:
+                assert order and order[0] == expected, (q, order)
+        assert set(_server_order(day, "zhm")[:4]) == {"张红梅", "章宏敏", "赵慧明", "周海明"}
+        assert "张华明" not in _server_order(day, "zhm")  # another village: not this day's
+        invited = {inv.person.name: inv for inv in day.invitations}
+        assert _server_order(day, invited["章宏敏"].code.lower()) == ["章宏敏"]
+        assert _server_order(day, "DS1:" + invited["周海明"].token) == ["周海明"]
+        assert _server_order(day, "DS1:" + "x" * 22) == []
+        [walk_in] = [p for p in queries.search(day, _user("qiantai"), "zhb")]
+        assert walk_in["inv"] is None and walk_in["code"] == ""
+
+
+@pytest.mark.browser
+def test_the_desk_device_ranks_its_cached_roster_like_the_server(app, desk_day, browser):
+    from webapp.checkups.models import CheckupDay
+
+    with app.app_context():
+        day = db.session.get(CheckupDay, desk_day)
+        user = _user("qiantai")
+        roster = queries.roster_payload(day, user)
+        invited = {inv.person.name: inv for inv in day.invitations}
+        cases = dict(CASES)
+        cases["zhm"] = None
+        cases[invited["章宏敏"].code.lower()] = "章宏敏"
+        cases["DS1:" + invited["周海明"].token] = "周海明"
+        expected_orders = {q: _server_order(day, q) for q in cases}
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_content("<html><body></body></html>")
+        page.add_script_tag(content=(ROOT / "static/js/desk-search.js").read_text(encoding="utf-8"))
+        orders = page.evaluate(
+            "([people, queries]) => Object.fromEntries(queries.map((q) => "
+            "[q, DeskSearch.search(people, q).map((hit) => hit.p.n)]))",
+            [roster, list(cases)])
+    finally:
+        context.close()
+    for q, expected in cases.items():
+        assert orders[q] == expected_orders[q], q
+        if expected is not None:
+            assert orders[q][0] == expected, (q, orders[q])
+    assert {p["n"] for p in roster} == {name for name, *_ in PEOPLE}
+    assert all("110101" not in p["idm"][4:] for p in roster)  # masked, only the tail kept
