@@ -80,11 +80,15 @@ function pageKey(request) {
   return url.href;
 }
 
-/* "Cache-Control: no-store" pages (an import's preview) are never kept on the phone. */
+/* "Cache-Control: no-store" pages (an import's preview) are never kept on the phone. Besides
+ * pages, a sign-in desk's roster (JSON) is kept: the desk must open offline with its people. */
+var KEPT_JSON = /^\/desk\/[^/]+\/roster\.json$/;
+
 function keepable(response) {
   var type = response.headers.get("Content-Type") || "";
   var noStore = (response.headers.get("Cache-Control") || "").indexOf("no-store") !== -1;
-  return response.ok && !response.redirected && response.type === "basic" && type.indexOf("text/html") === 0 &&
+  var json = type.indexOf("application/json") === 0 && KEPT_JSON.test(new URL(response.url).pathname);
+  return response.ok && !response.redirected && response.type === "basic" && (type.indexOf("text/html") === 0 || json) &&
     !noStore;
 }
 

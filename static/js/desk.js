@@ -297,15 +297,16 @@
 
   function searchable() { return state.people.concat(walkInPeople(state.view)); }
 
-  function render() {
+  /* Redraw counts and results. Unless `force`d (a new query, a record made here), rows with
+   * something being entered (an absence form, a walk-in reason) are left alone. */
+  function render(force) {
     state.view = fold(allEvents());
     counts();
     var q = input.value;
     if (!state.roster) { return; }
-    var focus = document.activeElement;
-    if (focus && results.contains(focus) && /^(INPUT|SELECT|TEXTAREA)$/.test(focus.tagName)) {
-      return; // someone is typing a reason or an absence: redraw after they are done
-    }
+    var busy = results.querySelector("form.desk-absence") ||
+      Array.prototype.some.call(results.querySelectorAll(".desk-reason"), function (r) { return r.value; });
+    if (busy && force !== true) { return; }
     var found = window.DeskSearch.search(searchable(), q);
     results.replaceChildren();
     if (!window.DeskSearch.normalise(q)) { return; }
@@ -321,7 +322,7 @@
     state.mine[record.id] = record;
     state.outbox[record.id] = record;
     return saveMine().then(function () { return Outbox.add(record); }).then(function () {
-      render();
+      render(true);
       if (D.flushNow) { D.flushNow().then(afterFlush); }
       return record;
     });
@@ -479,7 +480,7 @@
           if (text && window.DeskSearch.tokenOf(text)) {
             stopScan();
             input.value = text;
-            render();
+            render(true);
             var hits = window.DeskSearch.search(searchable(), text);
             if (!hits.length) { showNotice(t("desk_slip_unknown"), "error"); }
             return;
@@ -518,10 +519,10 @@
     }
     root.querySelector("form.desk-search").addEventListener("submit", function (event) {
       event.preventDefault();
-      render();
+      render(true);
     });
     document.addEventListener("submit", onWalkIn);
-    input.addEventListener("input", render);
+    input.addEventListener("input", function () { render(true); });
     Promise.all([loadRoster(), loadKept()]).then(function (values) {
       var body = values[0];
       if (body) {

@@ -60,12 +60,27 @@ def notice_urls(user: User) -> list[str]:
                                          for row in worker_lists(user, local_today())]
 
 
+def desk_urls(user: User) -> list[str]:
+    """The sign-in desk of days from today to a week ahead, with each day's roster: a desk
+    (or a worker recording absences) works through the day without signal."""
+    if user.role not in ("desk", "supervisor", "admin", "worker"):
+        return []
+    from ..desk.queries import days_for_desk
+    from ..merging import local_today
+
+    today = local_today()
+    days = [d for d in days_for_desk(user, today) if 0 <= (d.date - today).days <= 7]
+    return [url_for("desk.index")] + [url for d in days for url in (
+        url_for("desk.desk", day_id=d.id), url_for("desk.roster", day_id=d.id))]
+
+
 def offline_urls(user: User, page_size: int) -> list[str]:
     """The register pages a worker should have on the phone: the index, the outbox, the
     frames for households made offline (register.household_unsynced), the notice lists, each
     village, each page of each group's household list, and each household page."""
     urls = [url_for("register.index"), url_for("visits.today"), url_for("pwa.outbox"),
             url_for("register.household_unsynced"), url_for("register.person_new_unsynced")] + notice_urls(user)
+    urls += desk_urls(user)
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()
