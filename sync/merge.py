@@ -90,7 +90,7 @@ def _event_keys(records: list[Any], rules: dict[str, TypeRule]) -> set[tuple[str
         if not isinstance(rule, EventRule):
             continue
         try:
-            key = _unique_key_of(rule, record.data)
+            key = _unique_key_of(rule, record)
         except Exception:  # noqa: BLE001 - the unit answers for it with a rejection
             continue
         if key is not None:
@@ -154,7 +154,7 @@ def _decide(store, raw, given_id, device_id, user_id, now, rules, max_skew) -> R
         return Result(id=given_id, status=REJECTED, errors=errors, version=None)
     rule = rules[record.type]
     stamp = stamp_for(record.client_time, now, device_id=device_id, record_id=record.id, max_skew=max_skew)
-    context = {"record": record, "device_id": device_id, "user_id": user_id, "now": now}
+    context = {"record": record, "device_id": device_id, "user_id": user_id, "now": now, "store": store}
     try:
         if isinstance(rule, EntityRule):
             status, version = _merge_entity(store, record, rule, stamp, context)
@@ -211,7 +211,7 @@ def _merge_entity(store: Store, record: Record, rule: EntityRule, stamp: Stamp, 
 def _append_event(store: Store, record: Record, rule: EventRule, stamp: Stamp, context: dict) -> tuple[str, None]:
     _check_scope(rule, context["user_id"], record, None)
     _check_valid(rule, record.data, record, context)
-    unique_key = _call(record, _unique_key_of, rule, record.data)
+    unique_key = _call(record, _unique_key_of, rule, record)
     counted, status = True, APPLIED
     if unique_key is not None:
         current = [e for e in store.events_by_key(record.type, unique_key) if e.counted]
@@ -249,8 +249,8 @@ def _errors_of(rule: TypeRule, values: dict, entity_id: str, context: dict) -> E
             for name, messages in errors.items() if messages}
 
 
-def _unique_key_of(rule: EventRule, data: dict) -> tuple | None:
-    key = rule.unique_key(data)
+def _unique_key_of(rule: EventRule, record: Record) -> tuple | None:
+    key = rule.unique_key(record.data, record.entity_id) if rule.key_takes_entity else rule.unique_key(record.data)
     if key is None:
         return None
     key = tuple(key)

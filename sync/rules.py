@@ -59,11 +59,14 @@ class EventRule:
     ``validate`` receives the record's data. ``unique_key(data)`` returns a tuple of
     JSON scalars (e.g. ``(person_id, checkup_day_id)`` for a sign-in) or None: among
     accepted events of this type with the same key, only the earliest by stamp counts.
+    With ``key_takes_entity`` it is called as ``unique_key(data, entity_id)``: for a fact
+    whose subject is named by the record's own entity id (a walk-in not in the register).
     """
 
     validate: Validate = no_errors
     allowed: Allowed = anyone
-    unique_key: Callable[[dict[str, Any]], tuple | None] = no_unique_key
+    unique_key: Callable[..., tuple | None] = no_unique_key
+    key_takes_entity: bool = False
 
 
 TypeRule = EntityRule | EventRule
