@@ -94,7 +94,7 @@ def test_the_same_person_signed_in_at_two_desks_counts_once_the_earlier(live_ser
     desk2.reload()
     expect(desk2.locator("#desk")).to_have_attribute("data-desk-state", "ready")
     find(desk2, "zhm")
-    person_row(desk2, "张红梅").get_by_role("button", name="签到").click()
+    person_row(desk2, "张红梅").get_by_role("button", name="签到", exact=True).click()
     expect(person_row(desk2, "张红梅").locator(".desk-signed")).to_contain_text("2号台")
     expect(desk2.locator("#desk-signed")).to_have_text("1")
     expect(waiting_count(desk2)).to_have_attribute("data-pending-count", "1")
@@ -102,7 +102,7 @@ def test_the_same_person_signed_in_at_two_desks_counts_once_the_earlier(live_ser
     # A moment later the same villager queues again at desk 1 (online), which has not heard of it.
     desk1.wait_for_timeout(1100)
     find(desk1, "1234")
-    person_row(desk1, "张红梅").get_by_role("button", name="签到").click()
+    person_row(desk1, "张红梅").get_by_role("button", name="签到", exact=True).click()
     expect(waiting_count(desk1)).to_have_attribute("data-pending-count", "0", timeout=20_000)
     expect(person_row(desk1, "张红梅").locator(".desk-signed")).to_contain_text("1号台")
 
@@ -133,9 +133,8 @@ def test_the_same_person_signed_in_at_two_desks_counts_once_the_earlier(live_ser
     expect(person_row(desk2, "张红梅").locator(".desk-signed")).to_contain_text("2号台")
     expect(desk2.locator("#desk-signed")).to_have_text("1")
 
-    # Tapping 签到 again says when and where the person was signed in, and records nothing.
-    person_row(desk1, "张红梅").locator(".desk-signed").wait_for()
-    assert person_row(desk1, "张红梅").get_by_role("button", name="签到").count() == 0
+    # A signed-in person has no 签到 button any more: the desk shows when and where instead.
+    assert person_row(desk1, "张红梅").get_by_role("button", name="签到", exact=True).count() == 0
 
 
 def test_walk_in_undo_and_absence_at_the_desk(live_server, station_day, desk_contexts):
@@ -147,10 +146,10 @@ def test_walk_in_undo_and_absence_at_the_desk(live_server, station_day, desk_con
     find(desk, "周海明")
     row = person_row(desk, "周海明")
     expect(row).to_contain_text("未受邀")
-    row.get_by_role("button", name="签到").click()
+    row.get_by_role("button", name="签到", exact=True).click()
     expect(desk.locator("#desk-notice")).to_be_visible()
     row.locator(".desk-reason").fill("上周刚搬来")
-    row.get_by_role("button", name="签到").click()
+    row.get_by_role("button", name="签到", exact=True).click()
     expect(person_row(desk, "周海明").locator(".desk-signed")).to_be_visible()
     expect(desk.locator("#desk-walkins")).to_have_text("1")
     expect(desk.locator("#desk-signed")).to_have_text("0")
@@ -164,12 +163,13 @@ def test_walk_in_undo_and_absence_at_the_desk(live_server, station_day, desk_con
 
     # A mistaken sign-in is undone: nothing deleted, an undo event recorded.
     find(desk, "章宏敏")
-    person_row(desk, "章宏敏").get_by_role("button", name="签到").click()
+    person_row(desk, "章宏敏").get_by_role("button", name="签到", exact=True).click()
     expect(desk.locator("#desk-signed")).to_have_text("1")
     desk.once("dialog", lambda dialog: dialog.accept())
     person_row(desk, "章宏敏").locator(".desk-undo").click()
     expect(desk.locator("#desk-signed")).to_have_text("0")
-    expect(person_row(desk, "章宏敏").get_by_role("button", name="签到")).to_be_visible()
+    expect(waiting_count(desk)).to_have_attribute("data-pending-count", "0", timeout=20_000)
+    expect(person_row(desk, "章宏敏").get_by_role("button", name="签到", exact=True)).to_be_visible()
 
     # Away for work: the certificate came by post.
     find(desk, "赵慧明")
@@ -240,8 +240,12 @@ def test_a_slip_is_found_by_its_qr_code_through_the_camera_and_by_its_typed_code
         expect(page.locator("#desk-q")).to_have_value(f"DS1:{token}")
         expect(page.locator("#desk-scanner")).to_be_hidden()
         expect(page.locator("#desk-results li.desk-person")).to_have_count(1)
-        person_row(page, "章宏敏").get_by_role("button", name="签到").click()
+        person_row(page, "章宏敏").get_by_role("button", name="签到", exact=True).click()
         expect(page.locator("#desk-signed")).to_have_text("1")
+
+        page.locator("#desk-scan").click()  # the same slip again: already signed in, when and where
+        expect(page.locator("#desk-notice")).to_contain_text("已经签到过")
+        expect(page.locator("#desk-notice")).to_contain_text("1号台")
 
         find(page, code.lower())  # the code printed under the QR, typed
         expect(page.locator("#desk-results li.desk-person")).to_have_count(1)
@@ -261,7 +265,7 @@ def test_the_desk_opens_with_its_people_after_a_morning_offline(live_server, sta
     expect(desk.locator("#desk")).to_have_attribute("data-desk-state", "ready")
     find(desk, "zhm")
     expect(person_row(desk, "章宏敏")).to_be_visible()
-    person_row(desk, "章宏敏").get_by_role("button", name="签到").click()
+    person_row(desk, "章宏敏").get_by_role("button", name="签到", exact=True).click()
     expect(desk.locator("#desk-signed")).to_have_text("1")
     signal_returns(desk)
     expect(waiting_count(desk)).to_have_attribute("data-pending-count", "0", timeout=20_000)

@@ -297,6 +297,15 @@
 
   function searchable() { return state.people.concat(walkInPeople(state.view)); }
 
+  var lastSignature = null;
+
+  function rowSignature(p) {
+    var att = state.view.attendance[p.id];
+    var absence = state.view.absences[p.id];
+    return [p.id, att ? att.signin.record_id + (att.signin.pending ? "p" : "") : "",
+            absence ? absence.record_id : ""].join(":");
+  }
+
   /* Redraw counts and results. Unless `force`d (a new query, a record made here), rows with
    * something being entered (an absence form, a walk-in reason) are left alone. */
   function render(force) {
@@ -308,6 +317,10 @@
       Array.prototype.some.call(results.querySelectorAll(".desk-reason"), function (r) { return r.value; });
     if (busy && force !== true) { return; }
     var found = window.DeskSearch.search(searchable(), q);
+    // Redraw only what changed: a tap must not land on a row being replaced under the finger.
+    var signature = q + "|" + found.map(function (hit) { return rowSignature(hit.p); }).join(";");
+    if (signature === lastSignature && force !== true) { return; }
+    lastSignature = signature;
     results.replaceChildren();
     if (!window.DeskSearch.normalise(q)) { return; }
     if (!found.length) { results.appendChild(el("li", { "class": "empty", text: t("nobody_found") })); }
@@ -482,7 +495,10 @@
             input.value = text;
             render(true);
             var hits = window.DeskSearch.search(searchable(), text);
+            var att = hits.length ? state.view.attendance[hits[0].p.id] : null;
             if (!hits.length) { showNotice(t("desk_slip_unknown"), "error"); }
+            else if (att) { showNotice(t("desk_already", { when: signedText(att) }), "error"); }
+            else { showNotice(""); }
             return;
           }
           if (text) { status.textContent = t("desk_slip_unknown"); }

@@ -16,6 +16,8 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from sync import stamp_from_str
+
 from ..checkups.models import CheckupDay, Invitation
 from ..extensions import db
 from ..models import Area, Person, SyncCounter, SyncEvent, User
@@ -221,8 +223,10 @@ def day_events(day: CheckupDay, user: User) -> list[dict]:
 
 
 def _stamp_ms(stamp: str) -> int | None:
-    head = (stamp or "").split(",", 1)[0]
-    return int(head) if head.isdigit() else None
+    try:
+        return stamp_from_str(stamp).physical_ms
+    except (ValueError, AttributeError):
+        return None
 
 
 def latest_seq() -> int:
