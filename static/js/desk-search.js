@@ -1,11 +1,12 @@
-/* Desk search over the cached roster: the same ranking as webapp/desk/queries.py (rank_of).
+/* Desk search over the cached roster: the same ranking as webapp/desk/queries.py (_rank).
  *
  * No DOM here: bench/desk_search.py runs it in Chromium on a 2,000-person roster, and
  * tests/test_desk_search.py holds it and the server to one list of cases. Keep both in step.
  *
  * Ranks: 0 slip token (DS1:…) or 6-character slip code; 1 exact name, exact initials, exact
  * full pinyin, ID tail; 2 name prefix, initials prefix, phone ending; 3 pinyin prefix, name
- * part, phone part. Ties: invited first, then pinyin, then name.
+ * part, phone part. Ties: pinyin, then name, then id (people not invited are marked, not
+ * ranked down: the server ranks without reading a big day's invitations per person).
  */
 (function (global) {
   "use strict";
@@ -50,13 +51,12 @@
 
   function endsWith(text, tail) { return text.length >= tail.length && text.slice(-tail.length) === tail; }
 
+  /* Code-point order, as SQLite and PostgreSQL (C collation) compare the server's columns. */
   function compare(a, b) {
     if (a.rank !== b.rank) { return a.rank - b.rank; }
-    var ai = a.p.inv ? 0 : 1;
-    var bi = b.p.inv ? 0 : 1;
-    if (ai !== bi) { return ai - bi; }
     if (a.p.p !== b.p.p) { return a.p.p < b.p.p ? -1 : 1; }
-    return a.p.n < b.p.n ? -1 : a.p.n > b.p.n ? 1 : 0;
+    if (a.p.n !== b.p.n) { return a.p.n < b.p.n ? -1 : 1; }
+    return a.p.id < b.p.id ? -1 : a.p.id > b.p.id ? 1 : 0;
   }
 
   /* The best `limit` people of `people` for the raw query `raw`, as [{p, rank}]. */
