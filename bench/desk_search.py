@@ -46,34 +46,45 @@ def percentiles(samples_ms: list[float]) -> str:
     return f"p50 {cuts[49]:6.2f} ms   p95 {cuts[94]:6.2f} ms   max {max(samples_ms):6.2f} ms   (n={len(samples_ms)})"
 
 
-def queries_for(people: list[dict], count: int, seed: int = 11) -> list[str]:
+def kinds_for(people: list[dict], count: int, seed: int = 11) -> list[tuple[str, str]]:
+    """(kind, query) pairs: what desk staff type, for people picked at random."""
     rng = random.Random(seed)
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     while len(out) < count:
         p = rng.choice(people)
-        kinds = [p["i"], p["i"][:2], p["p"][:len(p["p"]) // 2 + 1], p["n"], p["n"][:2]]
+        kinds = [("initials", p["i"]), ("initials", p["i"][:2]), ("pinyin", p["p"][:len(p["p"]) // 2 + 1]),
+                 ("hanzi", p["n"]), ("hanzi", p["n"][:2])]
         if p["idt"]:
-            kinds += [p["idt"][-4:], p["idt"]]
+            kinds += [("id tail", p["idt"][-4:]), ("id tail", p["idt"])]
         if p["ph"]:
-            kinds += [p["ph"][-4:], p["ph"][-8:]]
+            kinds += [("phone", p["ph"][-4:]), ("phone", p["ph"][-8:])]
         if p["code"]:
-            kinds.append(p["code"])
-        out.append(rng.choice([k for k in kinds if k]))
+            kinds.append(("slip code", p["code"]))
+        out.append(rng.choice([k for k in kinds if k[1]]))
     return out
 
 
-def server_bench(app, day_id: str, user_id: str, qs: list[str]) -> list[float]:
+def queries_for(people: list[dict], count: int, seed: int = 11) -> list[str]:
+    return [q for _, q in kinds_for(people, count, seed)]
+
+
+def server_bench(app, day_id: str, user_id: str, qs: list[tuple[str, str]]) -> dict[str, list[float]]:
+    """Wall and CPU milliseconds per query, overall and per kind. CPU time (this process; SQLite
+    runs in it) leaves out time spent waiting for a core on a shared machine."""
     from webapp.checkups.models import CheckupDay
 
-    samples = []
+    samples: dict[str, list[float]] = {"wall": [], "cpu": []}
     with app.test_request_context():
         user = db.session.get(User, user_id)
         day = db.session.get(CheckupDay, day_id)
         queries.search(day, user, "zhm")  # warm caches (scope, statement compilation)
-        for q in qs:
-            start = time.perf_counter()
+        for kind, q in qs:
+            start, cpu = time.perf_counter(), time.process_time()
             queries.search(day, user, q)
-            samples.append((time.perf_counter() - start) * 1000)
+            wall_ms = (time.perf_counter() - start) * 1000
+            samples["wall"].append(wall_ms)
+            samples["cpu"].append((time.process_time() - cpu) * 1000)
+            samples.setdefault(kind, []).append(wall_ms)
     return samples
 
 
@@ -135,8 +146,12 @@ def main() -> None:
 
         everyone = queries.roster_payload(db.session.get(CheckupDay, day_id), db.session.get(User, desk_id))
     print(f"server search space: {len(everyone)} people (invited + other residents of the day's villages)")
-    qs = queries_for(everyone, args.queries)
-    print("server  (webapp/desk/queries.search):  " + percentiles(server_bench(app, day_id, desk_id, qs)))
+    server = server_bench(app, day_id, desk_id, kinds_for(everyone, args.queries))
+    print("server  (webapp/desk/queries.search), wall: " + percentiles(server.pop("wall")))
+    print("server  (webapp/desk/queries.search), CPU:  " + percentiles(server.pop("cpu")))
+    for kind, samples in sorted(server.items()):
+        if len(samples) > 1:
+            print(f"  {kind:<10} wall " + percentiles(samples))
     roster = everyone[:args.roster]
     client_qs = queries_for(roster, args.queries, seed=12)
     size = len(json.dumps({"people": roster}, ensure_ascii=False).encode())
