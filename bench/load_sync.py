@@ -116,7 +116,7 @@ class Gunicorn:
         self.log.close()
 
 
-def request(port: int, method: str, path: str, body: dict | None, token: str | None, timeout: float = 120):
+def request(port: int, method: str, path: str, body: dict | None, token: str | None, timeout: float = 600):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         headers = {"Content-Type": "application/json"}

@@ -227,7 +227,7 @@ def pg_batch_holder(app) -> int | None:
 def wait_until_mid_batch(app, database_url: str, timeout: float = 60) -> int | None:
     """Block until a batch holds the write lock; returns the PostgreSQL backend pid (None on SQLite).
 
-    On SQLite the lock must be seen held for 150 ms running, longer than the short write that
+    On SQLite the lock must be seen held for 100 ms running, far longer than the short write that
     stamps the device's last-seen time before the merge starts."""
     deadline = time.monotonic() + timeout
     postgres = sa.engine.make_url(database_url).get_backend_name() == "postgresql"
@@ -239,7 +239,7 @@ def wait_until_mid_batch(app, database_url: str, timeout: float = 60) -> int | N
                 return pid
         elif sqlite_writer_busy(sqlite_path(database_url)):
             held_since = held_since or time.monotonic()
-            if time.monotonic() - held_since >= 0.15:
+            if time.monotonic() - held_since >= 0.1:
                 return None
         else:
             held_since = None
