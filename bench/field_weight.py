@@ -150,6 +150,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profiles", default="slow3g,fast3g,none")
     parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--screens", help="only these screens (comma-separated names)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -160,7 +161,10 @@ def main() -> int:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 states = {}
+                wanted = set(args.screens.split(",")) if args.screens else None
                 for name, user, path in screens(ids):
+                    if wanted and name not in wanted:
+                        continue
                     if user and user not in states:
                         states[user] = session_state(browser, base, user)
                     for profile in args.profiles.split(","):
