@@ -21,6 +21,15 @@ var OFFLINE_URL = "/offline";
 // Keep in step with webapp/pwa/service.py offline_urls (register.household_unsynced and the outbox).
 var FRAMES = ["/outbox", "/households/unsynced", "/households/unsynced/people/new"];
 var NETWORK_TIMEOUT_MS = 3000;
+// On a 2G/3G connection (as the browser estimates it) a kept page is shown after this long,
+// and the network's answer, when it comes, replaces it in the cache for the next visit.
+var SLOW_NETWORK_TIMEOUT_MS = 800;
+var SLOW_TYPES = ["slow-2g", "2g", "3g"];
+
+function networkTimeout() {
+  var connection = self.navigator && self.navigator.connection;
+  return connection && SLOW_TYPES.indexOf(connection.effectiveType) !== -1 ? SLOW_NETWORK_TIMEOUT_MS : NETWORK_TIMEOUT_MS;
+}
 var FULL_REFRESH_EVERY_MS = 30 * 60 * 1000;
 var REFRESH_CONCURRENCY = 2;
 var NEVER_CACHE = /^\/(api\/|login|logout|lang\/|sw\.js$|offline-pages$)/;
@@ -118,7 +127,7 @@ function networkFirst(request) {
     function answer(response) { if (!settled) { settled = true; resolve(response); } }
     var timer = setTimeout(function () {
       keptPage(key).then(function (hit) { if (hit) { answer(hit); } }); // slow network: the kept copy now
-    }, NETWORK_TIMEOUT_MS);
+    }, networkTimeout());
     fetch(request).then(function (response) {
       clearTimeout(timer);
       keepPage(key, response.clone(), gen);

@@ -49,7 +49,7 @@ def test_a_slip_handed_over_offline_is_recorded_once_when_the_signal_returns(liv
     row = page.locator("li", has_text="张建国")
     row.get_by_text("送到本人").check()
     with page.expect_navigation(timeout=20_000):  # saved on the phone, then back to the (kept) list
-        row.get_by_role("button", name="已送达").click()
+        row.get_by_role("button", name="登记送达").click()
     expect(page.get_by_text("已保存，等待同步")).to_be_visible()
     row = page.locator("li", has_text="张建国")
     expect(row.locator(".tag-unsynced")).to_be_visible()

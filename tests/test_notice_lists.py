@@ -235,11 +235,11 @@ def test_worker_records_a_delivery_without_javascript_and_sees_it(app, client):
         list_id, inv_id, name = notice_list.id, inv.id, inv.person.name
     login(client, "w1")
     page = client.get("/notices/").get_data(as_text=True)
-    assert f"/notices/{list_id}" in page and "2026-11-28" in page
+    assert f"/notices/{list_id}" in page and "2026年11月28日" in page
     response = post_form(client, f"/notices/{list_id}", {"invitation_id": inv_id, "how": "phone",
                                                          "delivered_on": "2026-11-28"}, form_url=f"/notices/{list_id}")
     html = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "已于 2026-11-28 送达" in html and "电话告知" in html and name in html
+    assert "已于 2026年11月28日 送达" in html and "电话告知" in html and name in html
     with app.app_context():
         app_message = db.session.scalar(sa.select(NoticeMessage).where(NoticeMessage.channel == "app",
                                                                        NoticeMessage.list_id == list_id))

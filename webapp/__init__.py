@@ -51,6 +51,9 @@ def create_app(config: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories=str(ROOT / "translations"))
     login_manager.init_app(app)
+    from . import assets
+
+    assets.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
 

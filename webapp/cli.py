@@ -1,8 +1,9 @@
-"""Command-line tools: `flask --app wsgi demo | user … | sync backfill | area list`."""
+"""Command-line tools: `flask --app wsgi demo | user … | sync backfill | area list | backup | restore`."""
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 import sqlalchemy as sa
@@ -109,3 +110,42 @@ def register_cli(app: Flask) -> None:
         )
         for code, kind, name, parent_code in rows:
             click.echo(f"{code}\t{kind}\t{name}\t{parent_code or '-'}")
+
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    def backup_command(path: Path):
+        """Write a consistent backup of the whole database to PATH (a new file), while the app runs.
+
+        SQLite: a SQLite file made with the online backup API. PostgreSQL: pg_dump's custom format."""
+        from . import audit
+        from .backup import BackupError, backup
+
+        try:
+            done = backup(db.engine, path)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record("backup", "database", None, after=done)
+        db.session.commit()
+        click.echo(f"Backed up the {done['backend']} database to {done['file']} "
+                   f"({done['bytes']} bytes, sha256 {done['sha256']}).")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("--yes", is_flag=True, help="Replace a database that already holds data.")
+    def restore_command(path: Path, yes: bool):
+        """Replace the database with the backup at PATH (made by `flask backup`).
+
+        Refuses a database that holds data unless --yes is given."""
+        from . import audit
+        from .backup import BackupError, restore
+
+        db.session.remove()
+        try:
+            done = restore(db.engine, path, overwrite=yes)
+        except BackupError as exc:
+            raise click.ClickException(str(exc)) from None
+        audit.record("restore", "database", None, after=done)
+        db.session.commit()
+        what = ", ".join(f"{n} {name}" for name, n in done["counts"].items())
+        click.echo(f"Restored {done['file']} into the {done['backend']} database"
+                   f"{' (its previous data was replaced)' if done['replaced_data'] else ''}: {what}.")

@@ -435,7 +435,7 @@
     if (window.jsQR) { return Promise.resolve(window.jsQR); }
     return new Promise(function (resolve, reject) {
       var s = document.createElement("script");
-      s.src = "/static/vendor/jsQR.js";
+      s.src = root.dataset.jsqrUrl; // the hashed URL the service worker keeps for offline use
       s.onload = function () { resolve(window.jsQR); };
       s.onerror = reject;
       document.head.appendChild(s);

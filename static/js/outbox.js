@@ -161,7 +161,19 @@
   /* Register /sw.js; once it controls this page and holds the shell, say "ready offline". */
   function startWorker() {
     if (!("serviceWorker" in navigator)) { return; }
-    navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function () {
+    var registered = navigator.serviceWorker.register("/sw.js", { scope: "/" }).then(function (registration) {
+      if (!registration) { throw new Error("no service worker registration"); } // blocked by the browser
+      return registration;
+    });
+    registered.catch(function () {
+      if (navigator.onLine === false) { return; } // no signal to fetch it: says nothing about the browser
+      // This browser will not run the worker (an in-app browser): nothing can be kept for
+      // offline use, so forms go straight to the server, and field-check.js tells the worker.
+      usable = false;
+      document.documentElement.dataset.noOffline = "1";
+      document.dispatchEvent(new CustomEvent("doorstep:no-offline"));
+    });
+    registered.then(function () {
       return controlled();
     }).then(function (worker) {
       return ask(worker, { type: "hello", url: location.href.split("#")[0], signedIn: Boolean(owner) });

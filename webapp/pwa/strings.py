@@ -25,6 +25,15 @@ def js_strings() -> dict:
     return {
         "saved_waiting": _("Saved, waiting to sync"),
         "saved": _("Saved"),
+        "no_offline": _("This browser cannot keep your work on the phone, so it works only with a signal. "
+                        "To work offline, open this page in the phone's own browser (tap ⋮ or ··· and choose "
+                        "\"Open in browser\"), then add it to the home screen."),
+        "not_saved_offline": _("Not saved: there is no signal and this browser cannot keep the form on the "
+                               "phone. Your answers are still on this page; send them again when you have a signal."),
+        "storage_low": _("The phone is almost out of space for this app (about {free} MB left). Sync now, "
+                         "then free some space, so nothing waiting on the phone is lost."),
+        "not_persisted": _("This browser may clear data kept on the phone when space runs low. Changes are waiting "
+                           "to sync: sync as soon as you have a signal, and add the app to the home screen."),
         "waiting": _("{count} waiting to sync"),
         "rejected": _("{count} need fixing"),
         "all_synced": _("Everything is synced"),
