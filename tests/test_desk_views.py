@@ -67,3 +67,22 @@ def test_a_desk_outside_the_town_gets_nothing(app, client):
     login(client, "other_desk")
     for url in (f"/desk/{day_id}", f"/desk/{day_id}/roster.json", f"/desk/{day_id}/search?q=zhm"):
         assert client.get(url).status_code == 404, url
+
+
+def test_a_village_worker_records_an_absence_but_cannot_sign_anyone_in(app, client):
+    day_id, person_id, _ = _day(app)
+    login(client, "w1")  # worker of the person's village
+    with time_machine.travel(ON_THE_DAY, tick=False):
+        page = client.get(f"/desk/{day_id}?q=0001").get_data(as_text=True)
+        assert "desk-sign\"" not in page and "desk-absence-nojs" in page  # absence form, no sign-in button
+        post_form(client, f"/desk/{day_id}", {"type": "absence", "person_id": person_id, "reason": "away",
+                                              "certificate_on": "2026-11-28", "certificate_place": "浙江宁波"},
+                  form_url=f"/desk/{day_id}")
+        response = post_form(client, f"/desk/{day_id}", {"type": "signin", "person_id": person_id},
+                             form_url=f"/desk/{day_id}", follow_redirects=True)
+        assert "flash-error" in response.get_data(as_text=True)
+    with app.app_context():
+        attendance = attendance_by_person(day_id)[person_id]
+        assert not attendance.signed_in
+        assert attendance.absence_reason == "away" and attendance.certificate_place == "浙江宁波"
+        assert attendance.certificate_on.isoformat() == "2026-11-28"
