@@ -1,7 +1,7 @@
 """Time the sign-in desk's search: on the server over a 50,000-person day, and on the desk device
 over a 2,000-person cached roster (static/js/desk-search.js run in Debian's Chromium).
 
-    .venv/bin/python bench/desk_search.py [--people 50000] [--roster 2000] [--queries 400] [--database-url URL]
+    .venv/bin/python bench/desk_search.py [--people 50000] [--roster 2000] [--queries 400] [--database-url URL | --postgres]
 
 Builds the demo town with ``--people`` residents in a throwaway SQLite file (or the given empty
 database) and one check-up day covering every village, so the server searches all of them. The
@@ -123,8 +123,18 @@ def main() -> None:
     parser.add_argument("--roster", type=int, default=2000)
     parser.add_argument("--queries", type=int, default=400)
     parser.add_argument("--database-url")
+    parser.add_argument("--postgres", action="store_true",
+                        help="run on a throwaway PostgreSQL cluster (tests/pgcluster.py), as a county deployment would")
     args = parser.parse_args()
     tmp = tempfile.TemporaryDirectory()
+    if args.postgres:
+        from tests.pgcluster import PgCluster
+
+        cluster = PgCluster("doorstep_bench").start()
+        import atexit
+
+        atexit.register(cluster.stop)
+        args.database_url = cluster.url
     url = args.database_url or f"sqlite:///{tmp.name}/bench.sqlite"
     app = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "bench", "TESTING": True})
     with app.app_context():
