@@ -23,6 +23,15 @@ def _version() -> str:
     return current_app.extensions["pwa_version"]
 
 
+@bp.app_url_defaults
+def _versioned_static(endpoint: str, values: dict) -> None:
+    """Static URLs carry the release's hash (``?v=…``): a URL's content then never changes, so
+    nginx lets browsers keep it for a year (docs/deploy/nginx). The service worker matches static
+    files without the query, so pages kept before a release still find the new shell offline."""
+    if endpoint == "static" and "v" not in values:
+        values["v"] = _version()
+
+
 @bp.get("/sw.js")
 def service_worker():
     body = service.service_worker_source(current_app.static_folder, _version())
