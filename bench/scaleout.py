@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SECRET_KEY", "bench")
 
-from tests.loopback import AppServer, Device, Nginx, free_port, household_records  # noqa: E402
+from tests.loopback import AppServer, Device, Nginx, free_port, household_records, stop_together  # noqa: E402
 from tests.pgcluster import PgCluster  # noqa: E402
 
 
@@ -110,8 +110,7 @@ def main() -> None:
                 finally:
                     nginx.stop()
         finally:
-            for server in servers:
-                server.stop(quick=True)
+            stop_together(servers)
 
     print(f"{args.devices} phones, {args.households * 2} records per sync, {args.workers} sync workers per server, "
           f"{args.seconds:g} s each, {os.cpu_count()} CPU cores shared by everything")

@@ -131,6 +131,16 @@ class AppServer:
             _end(self.proc, signal.SIGQUIT if quick else signal.SIGTERM, 60)
 
 
+def stop_together(servers: list[AppServer]) -> None:
+    """Quick shutdown of several app servers at once (a gunicorn master takes seconds to go)."""
+    for server in servers:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGQUIT)
+    for server in servers:
+        if server.proc is not None:
+            _end(server.proc, signal.SIGQUIT, 60)
+
+
 class Nginx:
     """nginx from docs/deploy/nginx/doorstep.conf.template, balancing over ``upstream_ports``."""
 

@@ -35,3 +35,6 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"
 proc_name = "doorstep-web"
+# No runtime control socket (gunicornc): its default path ($HOME/.gunicorn/gunicorn.ctl) is shared by
+# every gunicorn of one user and is read-only under the systemd unit; systemctl does that job.
+control_socket_disable = True
