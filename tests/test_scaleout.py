@@ -204,6 +204,7 @@ def test_phones_sync_through_nginx_while_a_server_restarts_and_the_scheduler_lea
         messages = list(inbox.messages)
 
     assert phones.errors == []
+    assert phones.statuses["applied"] > 0 and set(phones.statuses) <= {"applied", "duplicate"}
     # The lease runs out at most LEASE after its last renewal and a follower asks every LEASE/3;
     # a few seconds more for a loaded machine (in production: 30 s lease, takeover within 40 s).
     assert successor != leader and takeover < LEASE * 4 / 3 + 10, f"takeover took {takeover:.1f} s"
