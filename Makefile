@@ -22,7 +22,7 @@ export NPM_CONFIG_AUDIT := false
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 APT_GET := $(SUDO) apt-get -y -q -o DPkg::Lock::Timeout=900
-TEST_SYSTEM_PACKAGES := chromium fonts-noto-cjk postgresql
+TEST_SYSTEM_PACKAGES := chromium fonts-noto-cjk postgresql nginx
 
 .PHONY: help run setup setup-test lint test test-sqlite test-postgres translations \
         system-packages system-packages-test clean

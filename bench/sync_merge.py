@@ -142,7 +142,7 @@ def run_raw(app, batches) -> float:
 
 
 def one_backend(url: str, n_batches: int) -> tuple[float, float]:
-    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True})
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url, "TESTING": True, "SECRET_KEY": "bench"})
     rng = random.Random(7)
     with app.app_context():
         db.drop_all()

@@ -26,8 +26,8 @@ trap 'stop_all; wait 2>/dev/null || true' EXIT
 scheduler_pid=$!
 echo "Scheduler started (pid $scheduler_pid)."
 
-# A town-sized register import is one request of about 20 s (README, "Register import").
-"$BIN/gunicorn" -w "${WEB_CONCURRENCY:-2}" -b "${BIND:-127.0.0.1:8000}" --timeout "${GUNICORN_TIMEOUT:-120}" wsgi:app &
+# The deployment's own gunicorn settings (BIND, WEB_CONCURRENCY, GUNICORN_TIMEOUT from the environment).
+"$BIN/gunicorn" -c docs/deploy/gunicorn.conf.py wsgi:app &
 gunicorn_pid=$!
 
 # `wait` returns early when a trapped signal arrives; keep waiting until gunicorn is gone.

@@ -34,6 +34,8 @@ var FULL_REFRESH_EVERY_MS = 30 * 60 * 1000;
 var REFRESH_CONCURRENCY = 2;
 var NEVER_CACHE = /^\/(api\/|login|logout|lang\/|sw\.js$|offline-pages$)/;
 var MATCH = { ignoreVary: true };
+// Static URLs carry the release's hash (?v=…); a page kept before a release names the old one.
+var STATIC_MATCH = { ignoreVary: true, ignoreSearch: true };
 var generation = 0; // bumped at logout: a refresh still running must not refill the cache
 var refreshing = null;
 
@@ -70,7 +72,7 @@ self.addEventListener("fetch", function (event) {
 });
 
 function cacheFirst(request) {
-  return caches.match(request, MATCH).then(function (hit) {
+  return caches.match(request, STATIC_MATCH).then(function (hit) {
     return hit || fetch(request).then(function (response) {
       if (response.ok && response.type === "basic") {
         var copy = response.clone();

@@ -41,9 +41,10 @@ class Schedulers:
         write_clock(self.clock, instant)
         time.sleep(0.3)  # every process follows within 50 ms
 
-    def start(self) -> subprocess.Popen:
+    def start(self, **settings: str) -> subprocess.Popen:
+        """One more scheduler process; ``settings`` are extra environment variables."""
         env = {**os.environ, "DATABASE_URL": self.url, "SECRET_KEY": "test", "SCHEDULER_TICK_SECONDS": "1",
-               "SCHEDULER_LEASE_SECONDS": "3", "PYTHONPATH": str(ROOT)}
+               "SCHEDULER_LEASE_SECONDS": "3", "PYTHONPATH": str(ROOT), **settings}
         log = open(self.tmp / f"scheduler-{len(self.procs)}.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "tests.clocked", str(self.clock), "--",
                                  "flask", "--app", "wsgi", "scheduler"], cwd=ROOT, env=env, stdout=log,

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from flask import Flask, has_request_context, request, session
 from flask_login import current_user
 
-from .config import load_config
+from .config import ConfigError, load_config, machine_secret_key
 from .extensions import babel, csrf, db, login_manager, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,6 +34,21 @@ def select_locale() -> str:
     return "zh_CN"
 
 
+def _settle_secret_key(app: Flask) -> None:
+    """Sessions and CSRF tokens are signed with SECRET_KEY, so every app server must share it:
+    a key made per machine would log users out whenever the balancer picks another server.
+    A key made in instance/ is therefore only used with SQLite, which is one machine anyway."""
+    if app.config.get("SECRET_KEY"):
+        return
+    url = str(app.config.get("SQLALCHEMY_DATABASE_URI") or "")
+    if not url.startswith("sqlite"):
+        raise ConfigError(
+            "Set SECRET_KEY (or SECRET_KEY_FILE) to the same random value on every app server and "
+            "scheduler: with a shared database there may be several servers, and a key made per "
+            "machine would sign users out when another server answers (docs/DEPLOY.md).")
+    app.config["SECRET_KEY"] = machine_secret_key(Path(app.instance_path))
+
+
 def create_app(config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
@@ -44,6 +59,13 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(load_config(app.instance_path))
     if config:
         app.config.update(config)
+    _settle_secret_key(app)
+    hops = int(app.config.get("PROXY_HOPS") or 0)
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Only the last `hops` entries of X-Forwarded-* are believed: those nginx wrote.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)

@@ -4,16 +4,39 @@ import secrets
 from pathlib import Path
 
 
-def _secret_key(instance_path: Path) -> str:
-    """Use SECRET_KEY when set; otherwise make one once and keep it in instance/,
-    so sessions survive restarts and every gunicorn worker signs with the same key."""
+class ConfigError(RuntimeError):
+    """A setting that would make the app misbehave; the message says what to set."""
+
+
+def configured_secret_key() -> str | None:
+    """SECRET_KEY, or the contents of SECRET_KEY_FILE (e.g. a systemd credential); None when neither."""
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
+    if os.environ.get("SECRET_KEY_FILE"):
+        key = Path(os.environ["SECRET_KEY_FILE"]).read_text().strip()
+        if not key:
+            raise ConfigError(f"SECRET_KEY_FILE {os.environ['SECRET_KEY_FILE']} is empty")
+        return key
+    return None
+
+
+def machine_secret_key(instance_path: Path) -> str:
+    """A key made once on this machine and kept in instance/secret_key, so sessions survive
+    restarts. Gunicorn workers start at the same moment: the file is made atomically (written
+    aside, then linked into place only if nobody was first), so they all end up with one key.
+    Only for one machine: several app servers need one SECRET_KEY (see create_app)."""
     instance_path.mkdir(parents=True, exist_ok=True)
     key_file = instance_path / "secret_key"
     if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
+        draft = instance_path / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        draft.write_text(secrets.token_hex(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, key_file)
+        except FileExistsError:
+            pass  # another worker was first: use its key
+        finally:
+            draft.unlink()
     return key_file.read_text().strip()
 
 
@@ -39,7 +62,8 @@ def _flag(name: str) -> bool:
 def load_config(instance_path: str) -> dict:
     path = Path(instance_path)
     return {
-        "SECRET_KEY": _secret_key(path),
+        # None here: create_app falls back to instance/secret_key, but only on SQLite (one machine).
+        "SECRET_KEY": configured_secret_key(),
         "SQLALCHEMY_DATABASE_URI": _database_url(path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "TIMEZONE": os.environ.get("TIMEZONE", "Asia/Shanghai"),
@@ -49,7 +73,10 @@ def load_config(instance_path: str) -> dict:
         "NOTICE_LATE_MINUTES": int(os.environ.get("NOTICE_LATE_MINUTES", "30")),
         # The scheduler process: how often it catches up and sends, and how long a leader's lease lasts.
         "SCHEDULER_TICK_SECONDS": int(os.environ.get("SCHEDULER_TICK_SECONDS", "60")),
-        "SCHEDULER_LEASE_SECONDS": int(os.environ.get("SCHEDULER_LEASE_SECONDS", "45")),
+        "SCHEDULER_LEASE_SECONDS": int(os.environ.get("SCHEDULER_LEASE_SECONDS", "30")),
+        # How many proxies in front (nginx: 1) whose X-Forwarded-For/-Proto/-Host/-Port are trusted.
+        # 0 (default): those headers are ignored, so a client cannot forge its address.
+        "PROXY_HOPS": int(os.environ.get("PROXY_HOPS", "0")),
         "SEND_MAX_ATTEMPTS": int(os.environ.get("SEND_MAX_ATTEMPTS", "3")),
         "BABEL_DEFAULT_LOCALE": "zh_CN",
         "LANGUAGES": ["zh_CN", "en"],

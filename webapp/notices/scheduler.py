@@ -3,7 +3,9 @@
 Several scheduler processes may run (one per server, for resilience). Each tries to hold
 the ``scheduler`` lease row; only the holder runs jobs, and it renews the lease every third
 of its lifetime. When the holder dies, another process takes the lease once it expires
-(``SCHEDULER_LEASE_SECONDS``, default 45 s), so jobs resume within a minute.
+(``SCHEDULER_LEASE_SECONDS``, default 30 s): it asks every third of that, so jobs resume
+within 40 s. Leadership only decides who works; exactly-once comes from the idempotent jobs
+below (unique list keys, claimed messages), so even two leaders at once send nothing twice.
 
 The jobs live in APScheduler 3's SQLAlchemy job store (table ``apscheduler_jobs``), opened
 only by the lease holder, so a job store is never used by two schedulers at once:
@@ -101,7 +103,7 @@ def run(app, stop: threading.Event | None = None, holder: str | None = None) -> 
     _app = app
     stop = stop or threading.Event()
     holder = holder or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    lease_seconds = int(app.config.get("SCHEDULER_LEASE_SECONDS", 45))
+    lease_seconds = int(app.config.get("SCHEDULER_LEASE_SECONDS", 30))
     scheduler = None
     log.info("scheduler %s started", holder)
     try:
