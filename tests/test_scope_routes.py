@@ -13,7 +13,8 @@ from webapp.models import ImportDraft, SyncConflict, utcnow
 from webapp.notices.service import due_at, send_due_lists
 
 # Pages for supervisors and admins only (checked in scope with a supervisor of the town).
-PLANNERS_ONLY = {"checkups.edit", "notices.deliveries"}
+PLANNERS_ONLY = {"checkups.edit", "notices.deliveries", "attendance.report", "attendance.export",
+                 "attendance.history", "attendance.targets"}
 # Arguments that do not name an entity (no scope to check).
 NOT_ENTITIES = {("auth.set_language", "code"), ("static", "filename")}
 
@@ -46,6 +47,7 @@ def _entities(app):
             "notices": notice_list.id,
             "invitation_id": day.invitations[0].id,
             "village_id": village_b.id,
+            "town_id": town1.id,  # attendance history and targets: supervisors of the town only
             "conflicts": conflict.id,
             "villages": village_b.id,
             "groups": village_b.children[0].id,

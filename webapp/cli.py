@@ -109,3 +109,18 @@ def register_cli(app: Flask) -> None:
         )
         for code, kind, name, parent_code in rows:
             click.echo(f"{code}\t{kind}\t{name}\t{parent_code or '-'}")
+
+    @area_group.command("county")
+    @click.argument("code")
+    @click.argument("name")
+    @click.argument("towns", nargs=-1, required=True)
+    def area_county(code: str, name: str, towns: tuple[str, ...]):
+        """Put towns (by code) under county CODE, made if it does not exist (for county users)."""
+        from .attendance.service import place_towns_in_county
+
+        try:
+            county, moved = place_towns_in_county(code, name, list(towns))
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+        db.session.commit()
+        click.echo(f"County {county.code}: {moved} town(s) placed.")
