@@ -201,10 +201,13 @@ def test_overdue_and_open_make_ups_are_on_the_workers_today_screen(app, client):
         v1 = area("T01-V01")
         _mark(day, _invited(day, v1)[:2], signed_in_on=DAY)
         _mark(day, _invited(day, v1)[2:3], reason="declined")  # respected: not followed up
+        day_id = day.id
     with time_machine.travel(AFTER, tick=False):
         login(client, "w1")
+        client.get("/lang/en")
         html = client.get("/today").get_data(as_text=True)
         assert "2 still to be seen by 2026-12-31" in html
+        assert f"/attendance/days/{day_id}/makeup" in client.get("/offline-pages").get_json()["urls"]  # on the phone
     with time_machine.travel(datetime(2027, 1, 5, 2, 0, tzinfo=UTC), tick=False):
         html = client.get("/today").get_data(as_text=True)
         assert "2 overdue: the make-up deadline 2026-12-31 has passed" in html

@@ -23,11 +23,16 @@ def bars(bins: list[dict], width: int = WIDTH, height: int = HEIGHT) -> dict:
 
 
 def line(values: list[float | None], targets: tuple[int, int, int], width: int = WIDTH, height: int = HEIGHT) -> dict:
-    """A polyline of rates (0–100) over evenly spaced days, with the target levels as rules."""
+    """A polyline of rates over evenly spaced days, with the target levels as rules.
+
+    The scale runs from a round ten below the lowest rate or target up to 100 %, so a village
+    moving between 80 and 90 % is seen moving (the rules and their labels keep it honest)."""
     inner_w, inner_h = width - 2 * PAD, height - 2 * PAD
+    known = [float(v) for v in values if v is not None]
+    low = max(0, int(min(known + [float(targets[0])]) - 5) // 10 * 10)
 
     def y(rate: float) -> float:
-        return round(PAD + inner_h * (1 - rate / 100), 1)
+        return round(PAD + inner_h * (1 - (rate - low) / (100 - low)), 1)
 
     n = len(values)
     points = []
@@ -36,7 +41,8 @@ def line(values: list[float | None], targets: tuple[int, int, int], width: int =
             continue
         x = round(PAD + (inner_w * i / (n - 1) if n > 1 else inner_w / 2), 1)
         points.append({"x": x, "y": y(float(v)), "value": v})
-    return {"width": width, "height": height, "points": points,
+    return {"width": width, "height": height, "points": points, "low": low, "low_y": y(low), "top_y": y(100),
             "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
-            "rules": [{"y": y(t), "label": t, "kind": kind} for t, kind in zip(targets, ("floor", "aim", "high"), strict=True)],
+            "rules": [{"y": y(t), "label": t, "kind": kind}
+                      for t, kind in zip(targets, ("floor", "aim", "high"), strict=True)],
             "left": PAD, "right": width - PAD}

@@ -49,10 +49,8 @@ def _sum(condition):
     return sa.func.sum(sa.case((condition, 1), else_=0))
 
 
-def counts_by_day_village(day_ids: list[str], villages: frozenset[str] | None) -> dict[tuple[str, str], rates.Counts]:
-    """{(day id, village id): Counts} over active invitations, in one query (plus one for walk-ins)."""
-    if not day_ids:
-        return {}
+def counts_statement(day_ids: list[str], villages: frozenset[str] | None) -> sa.Select:
+    """Per (day, village): invited and each standing's count, over active invitations."""
     conditions = _conditions()
     stmt = (sa.select(Invitation.day_id, Invitation.village_id, sa.func.count(),
                       *[_sum(c).label(name) for name, c in conditions.items()])
@@ -62,8 +60,16 @@ def counts_by_day_village(day_ids: list[str], villages: frozenset[str] | None) -
             .group_by(Invitation.day_id, Invitation.village_id))
     if villages is not None:
         stmt = stmt.where(Invitation.village_id.in_(villages))
+    return stmt
+
+
+def counts_by_day_village(day_ids: list[str], villages: frozenset[str] | None) -> dict[tuple[str, str], rates.Counts]:
+    """{(day id, village id): Counts} over active invitations, in one query (plus one for walk-ins)."""
+    if not day_ids:
+        return {}
+    conditions = _conditions()
     out: dict[tuple[str, str], rates.Counts] = {}
-    for row in db.session.execute(stmt):
+    for row in db.session.execute(counts_statement(day_ids, villages)):
         values = {name: int(getattr(row, name) or 0) for name in conditions}
         out[(row.day_id, row.village_id)] = rates.Counts(invited=row[2], **values)
     walk_ins = (sa.select(Attendance.day_id, Attendance.village_id, sa.func.count())

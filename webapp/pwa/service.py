@@ -58,12 +58,25 @@ def notice_urls(user: User) -> list[str]:
                                          for row in worker_lists(user, local_today())]
 
 
+def makeup_urls(user: User) -> list[str]:
+    """Make-up lists of past days with people still to be seen: certificates are recorded in the field."""
+    if user.role not in ("worker", "supervisor", "admin"):
+        return []
+    from ..attendance.queries import open_makeups
+    from ..merging import local_today
+    from ..scope import village_ids_for
+
+    days = {row["day"].id for row in open_makeups(village_ids_for(user), local_today())}
+    return [url_for("attendance.makeup", day_id=d) for d in sorted(days)]
+
+
 def offline_urls(user: User, page_size: int) -> list[str]:
     """The register pages a worker should have on the phone: the index, the outbox, the
     frames for households made offline (register.household_unsynced), the notice lists, each
     village, each page of each group's household list, and each household page."""
     urls = [url_for("register.index"), url_for("visits.today"), url_for("pwa.outbox"),
             url_for("register.household_unsynced"), url_for("register.person_new_unsynced")] + notice_urls(user)
+    urls += makeup_urls(user)
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()
