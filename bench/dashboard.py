@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -156,14 +157,30 @@ def build(people: int, invitations: int, signins: int, visits: int, today: date,
                        "visits": visits}}
 
 
-def timed(client, url, repeat, headers=None) -> tuple[float, float, int]:
-    times, status = [], 0
+SQL_MS: list[float] = []
+
+
+@sa.event.listens_for(sa.engine.Engine, "before_cursor_execute")
+def _sql_start(conn, cursor, statement, parameters, context, executemany):
+    context._bench_start = time.perf_counter()
+
+
+@sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
+def _sql_end(conn, cursor, statement, parameters, context, executemany):
+    SQL_MS.append((time.perf_counter() - context._bench_start) * 1000)
+
+
+def timed(client, url, repeat, headers=None) -> tuple[float, float, float, int, int]:
+    """(median ms, best ms, median ms spent in SQL, statements per request, status)."""
+    times, sql, status, statements = [], [], 0, 0
     for _ in range(repeat):
+        SQL_MS.clear()
         start = time.perf_counter()
         response = client.get(url, headers=headers or {})
         times.append((time.perf_counter() - start) * 1000)
-        status = response.status_code
-    return statistics.median(times), min(times), status
+        sql.append(sum(SQL_MS))
+        status, statements = response.status_code, len(SQL_MS)
+    return statistics.median(times), min(times), statistics.median(sql), statements, status
 
 
 def main() -> None:
@@ -209,12 +226,14 @@ def run(args, url: str) -> None:
         ("county view (14 towns, quarter)", county_client, "/attendance/county", None),
         ("town history (2 days, ranking)", town_client, f"/attendance/towns/{built['town']}/history", None),
     ]
-    print(f"{'view':<34} {'median':>8} {'best':>8}  (ms, {args.repeat} runs; goal < 300)")
+    load = os.getloadavg()[0]
+    print(f"{'view':<34} {'median':>8} {'best':>8} {'sql':>8} {'stmts':>6}  (ms, {args.repeat} runs; goal < 300;"
+          f" load average {load:.1f} on {os.cpu_count()} CPUs)")
     for label, client, url, headers in rows:
         client.get(url, headers=headers or {})  # warm: templates compiled, pool connected
-        median, best, status = timed(client, url, args.repeat, headers)
+        median, best, sql, statements, status = timed(client, url, args.repeat, headers)
         assert status == 200, (label, status)
-        print(f"{label:<34} {median:8.1f} {best:8.1f}")
+        print(f"{label:<34} {median:8.1f} {best:8.1f} {sql:8.1f} {statements:6d}")
     if args.explain:
         from webapp.attendance import queries
 

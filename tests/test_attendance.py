@@ -19,7 +19,7 @@ from webapp.attendance.rates import tally
 from webapp.checkups.models import CheckupDay, Invitation
 from webapp.desk.models import Attendance
 from webapp.extensions import db
-from webapp.models import AuditEntry, User
+from webapp.models import AuditEntry, SyncEvent, User
 
 DAY = date(2026, 12, 1)
 ON_THE_DAY = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Asia/Shanghai
@@ -349,3 +349,27 @@ def test_county_user_sees_every_town_of_the_county_ranked_and_nothing_outside(ap
     assert towns.index(f'data-town="{ids[1]}"') < towns.index(f'data-town="{ids[0]}"')  # 90 % before 80 %
     assert ids[2] not in html and t3_village not in html
     assert "<strong>1." in towns and "90.0 %" in towns and "80.0 %" in towns
+
+
+def test_the_demo_town_has_past_days_with_attendance_make_ups_and_certificates(app, runner, client):
+    result = runner.invoke(args=["demo", "--people", "900"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        from webapp.merging import local_today
+
+        with app.test_request_context():
+            today = local_today()
+        past = list(db.session.scalars(sa.select(CheckupDay).where(CheckupDay.date < today)
+                                       .order_by(CheckupDay.date)))
+        assert len(past) == 2
+        counts = queries.counts_by_day_village([d.id for d in past], None)
+        total = sum(counts.values(), type(next(iter(counts.values())))())
+        assert total.on_day > 0 and total.makeup > 0 and total.certificate > 0
+        recent = past[-1]
+        # Made through the merge like any desk's records: each counted sign-in has its stored record.
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Attendance).where(
+            Attendance.signin_record_id.is_not(None))) == db.session.scalar(
+            sa.select(sa.func.count()).select_from(SyncEvent).where(SyncEvent.type == "signin",
+                                                                     SyncEvent.counted.is_(True)))
+    login(client, "zhanzhang", "demo1234")
+    assert client.get(f"/attendance/days/{recent.id}").status_code == 200
