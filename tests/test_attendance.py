@@ -188,6 +188,9 @@ def test_not_yet_arrived_by_group_with_call_buttons_for_the_village_worker_not_f
     assert 'href="tel:13900000001"' in html and first not in html
     assert "<h2>东风村1组" in html and "<h2>东风村2组" in html  # by group
     assert client.get(f"/attendance/days/{day_id}/villages/{v2_id}").status_code == 404  # not w1's village
+    client.get("/lang/en")
+    today = client.get("/today").get_data(as_text=True)  # the worker finds the list on the phone
+    assert "4 invited have not come yet" in today and f"/attendance/days/{day_id}/villages/{v1_id}" in today
     desk = app.test_client()
     login(desk, "d1")
     assert desk.get(f"/attendance/days/{day_id}/villages/{v1_id}").status_code == 403

@@ -269,3 +269,14 @@ def open_makeups(villages: frozenset[str] | None, today: date, horizon_days: int
                         "overdue": (days[day_id].makeup_until or days[day_id].date) < today})
     return sorted(out, key=lambda r: (r["day"].makeup_until or r["day"].date, r["village"].code))
 
+
+
+def arriving_today(villages: frozenset[str] | None, today: date) -> list[dict]:
+    """Today's check-up days: per village, how many invited have not signed in yet."""
+    days = {d.id: d for d in db.session.scalars(sa.select(CheckupDay).where(
+        CheckupDay.status == "scheduled", CheckupDay.date == today))}
+    counts = counts_by_day_village(list(days), villages)
+    names = _villages({v for _d, v in counts})
+    out = [{"day": days[d], "village": names[v], "left": c.invited - c.on_day}
+           for (d, v), c in counts.items() if v in names and c.invited > c.on_day]
+    return sorted(out, key=lambda r: r["village"].code)

@@ -5,12 +5,19 @@ from flask import url_for
 from flask_babel import gettext as _
 
 from ..visits.today import TodayItem, TodaySection
-from .queries import open_makeups
+from .queries import arriving_today, open_makeups
 
 
 def makeup_section(user, villages, today):
     if user.role not in ("worker", "supervisor", "admin"):
         return []
+    sections = []
+    waiting = [TodayItem(text=f"{row['village'].name} · {row['day'].station}",
+                         url=url_for("attendance.not_arrived", day_id=row["day"].id, village_id=row["village"].id),
+                         detail=_("%(n)d invited have not come yet", n=row["left"]))
+               for row in arriving_today(villages, today)]
+    if waiting:
+        sections.append(TodaySection("checkup_today", _("Check-up day today: not come yet"), waiting))
     items = []
     for row in open_makeups(villages, today):
         day = row["day"]
@@ -21,4 +28,4 @@ def makeup_section(user, villages, today):
                        date=deadline.isoformat())
         items.append(TodayItem(text=f"{row['village'].name} · {day.date.isoformat()}",
                                url=url_for("attendance.makeup", day_id=day.id), detail=detail, due=deadline))
-    return [TodaySection("makeup", _("Make-ups to follow up"), items, _("Nobody missed a check-up day."))]
+    return sections + [TodaySection("makeup", _("Make-ups to follow up"), items, _("Nobody missed a check-up day."))]
