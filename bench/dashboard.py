@@ -150,8 +150,10 @@ def build(people: int, invitations: int, signins: int, visits: int, today: date,
                          "absence_stamp", "certificate_on", "certificate_place", "updated_at"],
           [a + (now,) for a in atts])
     db.session.commit()
-    db.session.execute(sa.text("ANALYZE"))
-    db.session.commit()
+    # Steady state, as autovacuum keeps a live database: statistics and the visibility map
+    # (index-only scans) are up to date. Right after a bulk load without it, counts are ~2-4× slower.
+    with db.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        conn.execute(sa.text("VACUUM ANALYZE"))
     return {"users": {name: u for u, name, _r, _a in users}, "today_day": days[(towns[0], today)], "town": towns[0],
             "counts": {"people": people, "invitations": len(invs), "signins": sum(1 for a in atts if a[10]),
                        "visits": visits}}

@@ -32,6 +32,11 @@ def upgrade():
     )
     with op.batch_alter_table('checkup_day', schema=None) as batch_op:
         batch_op.add_column(sa.Column('makeup_until', sa.Date(), nullable=True))
+    # Covering indexes for the attendance counts (see webapp/attendance/models.py).
+    op.create_index('ix_invitation_day_person_cover', 'invitation', ['day_id', 'person_id'],
+                    postgresql_include=['village_id', 'kind', 'active'])
+    op.create_index('ix_attendance_day_person_cover', 'attendance', ['day_id', 'person_key'],
+                    postgresql_include=['signed_in_on', 'certificate_on', 'absence_reason'])
     # Days made before this revision get the default period (30 days; MAKEUP_DAYS applies to new days).
     conn = op.get_bind()
     day = sa.table('checkup_day', sa.column('id', sa.String), sa.column('date', sa.Date),
@@ -42,6 +47,8 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_index('ix_attendance_day_person_cover', table_name='attendance')
+    op.drop_index('ix_invitation_day_person_cover', table_name='invitation')
     with op.batch_alter_table('checkup_day', schema=None) as batch_op:
         batch_op.drop_column('makeup_until')
     op.drop_table('attendance_target')

@@ -55,7 +55,9 @@ def counts_statement(day_ids: list[str], villages: frozenset[str] | None) -> sa.
     stmt = (sa.select(Invitation.day_id, Invitation.village_id, sa.func.count(),
                       *[_sum(c).label(name) for name, c in conditions.items()])
             .join(CheckupDay, CheckupDay.id == Invitation.day_id)
-            .outerjoin(Attendance, _join_attendance())
+            # The day filter on both sides lets the planner read only these days' attendance (years of
+            # history stay unread) instead of hashing the whole table.
+            .outerjoin(Attendance, sa.and_(_join_attendance(), Attendance.day_id.in_(day_ids)))
             .where(Invitation.day_id.in_(day_ids), Invitation.active.is_(True))
             .group_by(Invitation.day_id, Invitation.village_id))
     if villages is not None:
