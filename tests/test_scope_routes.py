@@ -13,7 +13,8 @@ from webapp.models import ImportDraft, SyncConflict, utcnow
 from webapp.notices.service import due_at, send_due_lists
 
 # Pages for supervisors and admins only (checked in scope with a supervisor of the town).
-PLANNERS_ONLY = {"checkups.edit", "notices.deliveries"}
+PLANNERS_ONLY = {"checkups.edit", "notices.deliveries", "attendance.report", "attendance.export",
+                 "attendance.history", "attendance.targets"}
 # Arguments that do not name an entity (no scope to check).
 NOT_ENTITIES = {("auth.set_language", "code"), ("static", "filename")}
 
@@ -46,6 +47,7 @@ def _entities(app):
             "notices": notice_list.id,
             "invitation_id": day.invitations[0].id,
             "village_id": village_b.id,
+            "town_id": town1.id,  # attendance history and targets: supervisors of the town only
             "conflicts": conflict.id,
             "villages": village_b.id,
             "groups": village_b.children[0].id,
@@ -117,3 +119,17 @@ def test_the_same_routes_open_for_a_user_in_scope(app, client):
         if "GET" in rule.methods and who.get(url).status_code != 200:
             wrong.append(f"GET {url} ({rule.endpoint})")
     assert wrong == []
+
+
+def test_a_county_user_sees_every_village_of_the_countys_towns_and_nothing_else(app, client, runner):
+    with app.app_context():
+        inside, also = make_town("T01", villages=1), make_town("T02", villages=1)
+        outside = make_town("T03", villages=1)
+        ids = [t.children[0].id for t in (inside, also, outside)]
+    assert runner.invoke(args=["area", "county", "C01", "示范县", "T01", "T02"]).exit_code == 0
+    with app.app_context():
+        from tests.factories import area
+
+        make_user("county", "supervisor", [area("C01")])
+    login(client, "county")
+    assert [client.get(f"/villages/{v}").status_code for v in ids] == [200, 200, 404]

@@ -111,10 +111,11 @@ def create_app(config: dict | None = None) -> Flask:
     register_sync_types(app, RegisterRules)  # new record types: register_sync_types in their own init
     notices_init_app(app)
 
-    from . import desk, visits
+    from . import attendance, desk, visits
 
     visits.init_app(app)
     desk.init_app(app)
+    attendance.init_app(app)
     labels.init_app(app)
     register_cli(app)
 

@@ -149,3 +149,17 @@ def register_cli(app: Flask) -> None:
         what = ", ".join(f"{n} {name}" for name, n in done["counts"].items())
         click.echo(f"Restored {done['file']} into the {done['backend']} database"
                    f"{' (its previous data was replaced)' if done['replaced_data'] else ''}: {what}.")
+    @area_group.command("county")
+    @click.argument("code")
+    @click.argument("name")
+    @click.argument("towns", nargs=-1, required=True)
+    def area_county(code: str, name: str, towns: tuple[str, ...]):
+        """Put towns (by code) under county CODE, made if it does not exist (for county users)."""
+        from .attendance.service import place_towns_in_county
+
+        try:
+            county, moved = place_towns_in_county(code, name, list(towns))
+        except ValueError as error:
+            raise click.ClickException(str(error)) from error
+        db.session.commit()
+        click.echo(f"County {county.code}: {moved} town(s) placed.")

@@ -109,4 +109,6 @@ def load_config(instance_path: str) -> dict:
         "IMPORT_PREVIEW_ERROR_ROWS": 300,  # rows with errors listed; "skip all rows with errors" covers the rest
         # A household not visited for this many days is listed on the worker's "today" screen.
         "VISIT_STALE_DAYS": int(os.environ.get("VISIT_STALE_DAYS", "90")),
+        # Days after a check-up day by which people who missed it are to be seen (the day's default deadline).
+        "MAKEUP_DAYS": int(os.environ.get("MAKEUP_DAYS", "30")),
     }

@@ -8,6 +8,7 @@ ROLE_LABELS = {
     "worker": _l("Village worker"),
 }
 AREA_KIND_LABELS = {
+    "county": _l("County"),
     "town": _l("Town"),
     "village": _l("Village"),
     "committee": _l("Residents' committee"),

@@ -26,14 +26,15 @@ def utcnow() -> datetime:
 
 UUID = sa.String(36)
 
-AREA_KINDS = ("town", "village", "committee", "group")
+AREA_KINDS = ("county", "town", "village", "committee", "group")
 ROLES = ("admin", "supervisor", "desk", "worker")
 SEXES = ("F", "M")
 STATUSES = ("resident", "away", "moved_out", "deceased")
 
 
 class Area(db.Model):
-    """Town → village (or residents' committee) → group."""
+    """(County →) town → village (or residents' committee) → group. A county is optional:
+    towns without a parent stand alone, as they did before counties were added."""
 
     __tablename__ = "area"
     id: Mapped[str] = mapped_column(UUID, primary_key=True, default=new_id)

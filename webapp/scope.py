@@ -22,6 +22,9 @@ def village_ids_for(user: User) -> frozenset[str] | None:
         return cache[user.id]
     ids: set[str] = set()
     town_ids = [a.id for a in user.areas if a.kind == "town"]
+    county_ids = [a.id for a in user.areas if a.kind == "county"]
+    if county_ids:  # a county's users see every village of its towns
+        town_ids += db.session.scalars(sa.select(Area.id).where(Area.parent_id.in_(county_ids), Area.kind == "town"))
     ids.update(a.id for a in user.areas if a.is_village)
     if town_ids:
         ids.update(db.session.scalars(sa.select(Area.id).where(Area.parent_id.in_(town_ids))))
@@ -30,15 +33,16 @@ def village_ids_for(user: User) -> frozenset[str] | None:
 
 
 def _area_ids_visible(user: User) -> frozenset[str] | None:
-    """Villages, their groups, and the towns holding them."""
+    """Villages, their groups, the towns holding them and those towns' county."""
     villages = village_ids_for(user)
     if villages is None:
         return None
     cache = g.setdefault("_area_scope_cache", {})
     if user.id not in cache:
         groups = db.session.scalars(sa.select(Area.id).where(Area.parent_id.in_(villages)))
-        towns = db.session.scalars(sa.select(Area.parent_id).where(Area.id.in_(villages)))
-        cache[user.id] = frozenset(villages) | frozenset(groups) | frozenset(t for t in towns if t)
+        towns = frozenset(t for t in db.session.scalars(sa.select(Area.parent_id).where(Area.id.in_(villages))) if t)
+        counties = db.session.scalars(sa.select(Area.parent_id).where(Area.id.in_(towns)))
+        cache[user.id] = frozenset(villages) | frozenset(groups) | towns | frozenset(c for c in counties if c)
     return cache[user.id]
 
 

@@ -1,7 +1,7 @@
 """person index for the desk's search (webapp/desk/search_index.py)
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-11-23 17:00:00
 
 """
@@ -9,7 +9,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0011'
-down_revision = '0006'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

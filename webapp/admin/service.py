@@ -13,7 +13,7 @@ from ..models import ROLES, Area, User
 # Which kinds of area each role may be given.
 ROLE_AREA_KINDS = {
     "admin": (),
-    "supervisor": ("town",),
+    "supervisor": ("town", "county"),  # a county's supervisor sees all its towns
     "desk": ("town",),
     "worker": ("village", "committee"),
 }

@@ -25,7 +25,7 @@ def admin_required(view):
 
 def _assignable_areas():
     return db.session.scalars(
-        sa.select(Area).where(Area.kind.in_(("town", "village", "committee"))).order_by(Area.code)
+        sa.select(Area).where(Area.kind.in_(("county", "town", "village", "committee"))).order_by(Area.code)
     ).all()
 
 

@@ -1,8 +1,9 @@
 """Check-up days for the demo town, so a newcomer sees notices and rosters at once.
 
 One day *today* (the sign-in desk, /desk/, has something to show), one three days ahead whose
-notice lists went out this morning (as the scheduler would have made them at 07:00), and one a
-fortnight ahead whose lists are not due yet."""
+notice lists went out this morning (as the scheduler would have made them at 07:00), one a
+fortnight ahead whose lists are not due yet, and two past days for three villages with their
+attendance, make-ups and certificates (webapp/attendance/demo.py)."""
 from __future__ import annotations
 
 from datetime import date, time, timedelta
@@ -31,3 +32,6 @@ def add_demo_days(session, today: date) -> None:
     session.commit()
     for village_id in village_ids_of(soon):
         make_list(soon, village_id, due_at(soon.date))
+    from ..attendance.demo import add_demo_attendance
+
+    add_demo_attendance(session, town, villages[:3], today)

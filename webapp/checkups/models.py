@@ -35,6 +35,7 @@ class CheckupDay(db.Model):
     bring: Mapped[str] = mapped_column(sa.String(200), default="")
     status: Mapped[str] = mapped_column(sa.String(16), default="scheduled", index=True)
     previous_date: Mapped[date | None]  # the date before the last reschedule
+    makeup_until: Mapped[date | None]  # make-ups and certificates count until then (webapp/attendance)
     created_by: Mapped[str | None] = mapped_column(UUID, sa.ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

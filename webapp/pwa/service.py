@@ -72,6 +72,16 @@ def desk_urls(user: User) -> list[str]:
     days = [d for d in days_for_desk(user, today) if 0 <= (d.date - today).days <= 7]
     return [url_for("desk.index")] + [url for d in days for url in (
         url_for("desk.desk", day_id=d.id), url_for("desk.roster", day_id=d.id))]
+def makeup_urls(user: User) -> list[str]:
+    """Make-up lists of past days with people still to be seen: certificates are recorded in the field."""
+    if user.role not in ("worker", "supervisor", "admin"):
+        return []
+    from ..attendance.queries import open_makeups
+    from ..merging import local_today
+    from ..scope import village_ids_for
+
+    days = {row["day"].id for row in open_makeups(village_ids_for(user), local_today())}
+    return [url_for("attendance.makeup", day_id=d) for d in sorted(days)]
 
 
 def offline_urls(user: User, page_size: int) -> list[str]:
@@ -81,6 +91,7 @@ def offline_urls(user: User, page_size: int) -> list[str]:
     urls = [url_for("register.index"), url_for("visits.today"), url_for("pwa.outbox"),
             url_for("register.household_unsynced"), url_for("register.person_new_unsynced")] + notice_urls(user)
     urls += desk_urls(user)
+    urls += makeup_urls(user)
     villages = db.session.scalars(
         scoped(sa.select(Area.id).where(Area.kind.in_(VILLAGE_KINDS)), Area, user).order_by(Area.code)
     ).all()

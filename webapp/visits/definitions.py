@@ -15,6 +15,7 @@ What must hold:
 """
 from __future__ import annotations
 
+import copy
 import json
 import re
 from datetime import date
@@ -253,11 +254,22 @@ def parse_text(text: str) -> dict:
 
 # -- where definitions live -----------------------------------------------------------------
 
+_PARSED: dict[tuple[str, int, int], dict] = {}
+
+
 def builtin_forms() -> dict[str, dict]:
-    """form_id -> canonical definition of the repo's YAML files (read on every call: small)."""
+    """form_id -> canonical definition of the repo's YAML files.
+
+    Parsed again only when a file changes (its mtime and size are the key): every page's layout
+    asks for the titles, and parsing the YAML each time cost ~40–200 ms per request (bench/dashboard.py).
+    Callers get copies, so nobody can change the cached definitions."""
     forms = {}
     for path in sorted(FORMS_DIR.glob("*.yaml")):
-        definition = parse_text(path.read_text(encoding="utf-8"))
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        if key not in _PARSED:
+            _PARSED[key] = parse_text(path.read_text(encoding="utf-8"))
+        definition = copy.deepcopy(_PARSED[key])
         forms[definition["form_id"]] = definition
     return forms
 
