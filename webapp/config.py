@@ -60,6 +60,9 @@ def load_config(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "LOGIN_MAX_FAILURES": int(os.environ.get("LOGIN_MAX_FAILURES", "5")),
         "LOGIN_FAILURE_WINDOW_SECONDS": int(os.environ.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
+        # Reverse proxies in front of gunicorn whose X-Forwarded-For/-Proto to believe (login limits
+        # count failures per client address; 0 = clients connect directly).
+        "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
         "PAGE_SIZE": 50,
         # Notice channels: each is off until its server is configured (webapp/notices/).
         "SMS_GATEWAY_URL": os.environ.get("SMS_GATEWAY_URL", ""),

@@ -33,7 +33,10 @@ def login():
         user = check_login(str(body.get("username") or ""), str(body.get("password") or ""),
                            request.remote_addr or "")
     except LoginError as exc:
-        return api_error(429 if exc.throttled else 401, exc.message)
+        if exc.throttled:
+            body, status = api_error(429, exc.message, retry_after=exc.retry_after)
+            return body, status, {"Retry-After": str(exc.retry_after)}
+        return api_error(401, exc.message)
     device, token = issue_device_token(user, str(body.get("device_name") or ""))
     db.session.commit()
     return jsonify({"token": token, "device_id": device.id, "user": user_json(user)})
