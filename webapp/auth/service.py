@@ -52,7 +52,8 @@ def check_login(username: str, password: str, remote_addr: str) -> User:
     times as many from one address) within LOGIN_FAILURE_WINDOW_SECONDS lock logins out until
     the window has passed, even with the right password. The lock-out itself is audited once."""
     # Longer names exist nowhere (User.username is 64 characters); cut before the failure row.
-    username = (username or "").strip()[:64]
+    # No user name holds a NUL, and PostgreSQL text cannot: a NUL would fail the query itself.
+    username = (username or "").strip()[:64].replace("\x00", "\ufffd")
     remote_addr = (remote_addr or "")[:64]
     limit = current_app.config["LOGIN_MAX_FAILURES"]
     if not username or not password:
