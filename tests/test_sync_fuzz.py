@@ -243,3 +243,73 @@ def test_broken_gzip_and_oversized_bodies_are_refused_clearly(app, client):
     assert too_big.status_code == 413 and too_big.get_json()["error"]
     many = client.post("/api/sync", json={"records": [{}] * 501}, headers=headers)
     assert many.status_code == 413 and many.get_json()["limit"] == 500
+
+
+SCRIPT_NAME = "<script>alert(1)</script>"
+IMG_ADDRESS = "\"><img src=x onerror=alert(1)>"
+
+
+def test_script_and_markup_sent_as_names_are_shown_as_text(app, client):
+    """A hostile name is data: stored as sent, shown escaped on every page that lists it."""
+    with app.app_context():
+        town = make_town("T01", villages=1)
+        group = town.children[0].children[0]
+        make_user("worker_a", "worker", [town.children[0]])
+        make_user("super_1", "supervisor", [town])
+        group_id, village_id = group.id, town.children[0].id
+    headers = _token(client, "worker_a")
+    household_id, person_id = str(uuid.uuid4()), str(uuid.uuid4())
+    when = "2026-11-22T09:14:03+08:00"
+    answer = client.post("/api/sync", headers=headers, json={"records": [
+        {"id": str(uuid.uuid4()), "type": "household", "entity_id": household_id, "base_version": 0,
+         "client_time": when, "data": {"group_id": group_id, "number": "<b>7</b>", "address": IMG_ADDRESS}},
+        {"id": str(uuid.uuid4()), "type": "person", "entity_id": person_id, "base_version": 0, "client_time": when,
+         "data": {"household_id": household_id, "name": SCRIPT_NAME, "sex": "F", "birth_date": "1988-03-02",
+                  "id_number": None, "phone": None, "relation": "户主", "status": "resident",
+                  "away_place": "", "away_contact": "", "enrolled": True}},
+    ]}).get_json()
+    assert [r["status"] for r in answer["results"]] == ["applied", "applied"], answer
+    with app.app_context():
+        assert db.session.get(Person, person_id).name == SCRIPT_NAME  # kept as sent, not mangled
+    from tests.helpers import login
+
+    browser = app.test_client()
+    login(browser, "super_1")
+    pages = [f"/people/{person_id}", f"/households/{household_id}", f"/villages/{village_id}/people",
+             f"/groups/{group_id}", "/search?q=%3Cscript", f"/people/{person_id}/edit",
+             f"/households/{household_id}/edit", f"/households/{household_id}/visits"]
+    shown = 0
+    for url in pages:
+        response = browser.get(url)
+        assert response.status_code == 200, url
+        html = response.get_data(as_text=True)
+        assert SCRIPT_NAME not in html and "<img src=x" not in html and "<b>7</b>" not in html, url
+        shown += ("&lt;script&gt;alert(1)&lt;/script&gt;" in html) + ("&lt;img src=x" in html)
+    assert shown >= len(pages)  # each page showed the payload, escaped
+
+
+def test_control_characters_in_names_are_refused_per_record(app, client):
+    """PostgreSQL text cannot hold NUL: a name carrying one is a field error, not a failed batch."""
+    world = _setup(app)
+    headers = _token(client, "worker_a")
+    spoiled = [
+        {**_good_person(world), "name": "陈\x00秀英"},
+        {**_good_person(world), "away_place": "广州\x00", "status": "away"},
+        {"group_id": world["group"], "number": "7\x00", "address": "东风村1组 7号"},
+        {"group_id": world["group"], "number": "7", "address": "东风村\x001组"},
+    ]
+    batch = [{"id": str(uuid.uuid4()), "type": "household" if "group_id" in data else "person",
+              "entity_id": str(uuid.uuid4()), "base_version": 0, "client_time": TIMES[0], "data": data}
+             for data in spoiled]
+    batch.append({**batch[0], "id": str(uuid.uuid4()), "entity_id": str(uuid.uuid4()), "data": _good_person(world)})
+    response = client.post("/api/sync", json={"records": batch}, headers=headers)
+    assert response.status_code == 200, response.get_data(as_text=True)[:1000]
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == ["rejected"] * 4 + ["applied"]
+    assert all(r["errors"] for r in results[:4])
+
+
+def _good_person(world):
+    return {"household_id": world["home"], "name": "陈秀英", "sex": "F", "birth_date": "1988-03-02",
+            "id_number": None, "phone": "13912345678", "relation": "子女", "status": "resident",
+            "away_place": "", "away_contact": "", "enrolled": True}
