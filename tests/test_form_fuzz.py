@@ -5,7 +5,7 @@ The routes come from the URL map (every rule taking POST, outside the token-auth
 /api/), so a form added later is fuzzed without editing this file. Each role of the town (admin,
 supervisor, desk, worker) posts random values under the field names its form pages use, plus
 wrong types, huge strings, SQL and script payloads, odd dates and random files, with a valid
-CSRF token. ``DOORSTEP_FUZZ_FORM_EXAMPLES`` sets the examples per route and role (default 6).
+CSRF token. ``DOORSTEP_FUZZ_FORM_EXAMPLES`` sets the examples per route and role (default 4).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from tests.helpers import csrf_token_for, login
 from tests.test_scope_routes import _entities, _url_for_rule
 from webapp.extensions import db
 
-EXAMPLES = int(os.environ.get("DOORSTEP_FUZZ_FORM_EXAMPLES", "6"))
+EXAMPLES = int(os.environ.get("DOORSTEP_FUZZ_FORM_EXAMPLES", "4"))
 FORM_FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                      suppress_health_check=list(HealthCheck))
 ROLES = {"admin": "root", "supervisor": "super_1", "desk": "desk_1", "worker": "worker_b"}

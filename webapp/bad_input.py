@@ -13,7 +13,9 @@ from werkzeug.exceptions import BadRequest
 
 
 def _has_nul(values) -> bool:
-    return any("\x00" in key or any("\x00" in v for v in values.getlist(key)) for key in values)
+    # Keys and values as parsed: a malformed multipart part may leave either one None.
+    return any(isinstance(text, str) and "\x00" in text
+               for key in values for text in (key, *values.getlist(key)))
 
 
 def refuse_nul_characters():
