@@ -90,7 +90,7 @@ def _values(ids):
         st.sampled_from(PAYLOADS), st.sampled_from(DATES), st.sampled_from(ids),
         st.sampled_from(["household_visit", "change_report", "health_followup", "person", "family", "phone",
                          "birth", "death", "F", "M", "resident", "away"]),
-        st.text(max_size=60), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False),
+        st.text(max_size=60), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=False, allow_infinity=False),
         st.booleans(), st.none(),
     )
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
@@ -209,7 +209,9 @@ def test_any_batch_of_bad_records_gets_answers_not_errors_and_rejected_ones_leav
     st.sampled_from([b"\xff\xfe{}", b'{"records": "\xc3\x28"}', b"[" * 100_000, b"{" * 5000,
                      b"{\"records\": " + b"[" * 3000 + b"]" * 3000 + b"}", b'{"records": [1, 2, 3]}', b'{"cursor": {"a": 1}}',
                      b'{"cursor": "c1.-5"}', b'{"cursor": "c1.99999999999999999999999"}', b'{"user_id": 5}',
-                     b'{"device_id": [1], "records": []}', b"null", b"1e999999", b'"\\ud800"']),
+                     b'{"device_id": [1], "records": []}', b"null", b"1e999999", b'"\\ud800"',
+                     b'{"records": [{"data": {"name": NaN}}]}', b'{"records": [{"data": {"n": -Infinity}}]}',
+                     b'{"records": [{"data": {"n": 1e999}}]}']),
 ))
 def test_bodies_that_are_not_a_sync_request_get_a_clear_400(make_app, body):
     app = _fuzz_app(make_app)
@@ -331,3 +333,21 @@ def test_envelope_errors_come_back_in_the_workers_language(app, client):
                                 "client_time": ["必须带时区，例如 +08:00。"]}
     [english] = client.post("/api/sync?lang=en", json={"records": [bad]}, headers=headers).get_json()["results"]
     assert english["errors"]["type"] == ["Unknown record type. Update the app, then send it again."]
+
+
+def test_numbers_json_does_not_have_are_refused_before_anything_is_stored(app, client):
+    """Python reads NaN, Infinity and 1e999; JSON and PostgreSQL's json type do not."""
+    with app.app_context():
+        town = make_town("T01", villages=1)
+        make_user("worker_a", "worker", [town.children[0]])
+    headers = _token(client, "worker_a")
+    for number in ("NaN", "Infinity", "-Infinity", "1e999"):
+        body = ('{"records": [{"id": "%s", "type": "person", "entity_id": "%s", "base_version": 0, '
+                '"client_time": "2026-11-22T09:14:03+08:00", "data": {"name": %s}}]}'
+                % (uuid.uuid4(), uuid.uuid4(), number))
+        response = client.post("/api/sync", data=body, content_type="application/json", headers=headers)
+        assert response.status_code == 400 and "JSON" in response.get_json()["error"], number
+    with app.app_context():
+        from webapp.models import SyncRecord
+
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(SyncRecord)) == 0

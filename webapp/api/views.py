@@ -1,5 +1,6 @@
 import gzip
 import json
+import math
 import uuid
 import zlib
 
@@ -78,11 +79,23 @@ def _device_id(body: dict) -> str:
         return f"session-{g.api_user.id}"
 
 
+def _not_json(name: str):
+    """NaN and Infinity: Python reads them, JSON (and PostgreSQL's json type) does not."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: no database stores it; refused like NaN
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 @bp.post("/sync")
 @api_login_required
 def sync():
     try:
-        body = json.loads(_read_body().decode("utf-8"))
+        body = json.loads(_read_body().decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
     except OverflowError:
         return api_error(413, f"request body larger than {MAX_BODY_BYTES} bytes; send fewer records at a time")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
