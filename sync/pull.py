@@ -67,6 +67,6 @@ def decode_cursor(text: str | None) -> int | None:
     if text is None or text == "":
         return None
     digits = text[len(CURSOR_PREFIX):] if isinstance(text, str) and text.startswith(CURSOR_PREFIX) else ""
-    if not (digits.isascii() and digits.isdigit()):
-        raise ValueError("bad cursor")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 18:
+        raise ValueError("bad cursor")  # sequence numbers are 64-bit integers in the database
     return int(digits)

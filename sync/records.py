@@ -77,6 +77,10 @@ def parse_record(
     data = raw.get("data")
     if not isinstance(data, dict):
         bad("data", "Must be a JSON object.")
+    else:
+        for name, value in data.items():
+            if _holds_nul(name) or _holds_nul(value):
+                bad(str(name).replace("\x00", "\ufffd"), "Must not contain a NUL character; type the text again.")
     if errors:
         return None, errors
     return Record(
@@ -87,6 +91,23 @@ def parse_record(
         client_time=client_time,
         data=data,
     ), None
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL hides anywhere in a JSON value (keys too): no database text column takes one.
+    Iterative, because a value may be nested as deep as the JSON parser allowed."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _parse_time(value: Any) -> tuple[datetime | None, str | None]:

@@ -114,6 +114,7 @@ def empty_tables(app: Flask) -> None:
     households.head_id → person and person.household_id → household form a cycle, so no
     delete order satisfies both: PostgreSQL truncates all tables in one statement, SQLite
     deletes with foreign-key checks switched off for that one connection."""
+    from webapp.audit_lock import create_triggers, drop_triggers
     from webapp.extensions import db
 
     with app.app_context():
@@ -127,16 +128,20 @@ def empty_tables(app: Flask) -> None:
             with engine.begin() as conn:
                 # A connection left inside a transaction would block TRUNCATE forever: fail instead.
                 conn.exec_driver_sql("SET LOCAL lock_timeout = '30s'")
+                drop_triggers(conn)  # the audit table refuses TRUNCATE otherwise (webapp/audit_lock.py)
                 conn.exec_driver_sql(
                     f"TRUNCATE {', '.join(quote(t.name) for t in tables)} RESTART IDENTITY CASCADE"
                 )
+                create_triggers(conn)
         else:
             with engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
                 conn.commit()
                 try:
+                    drop_triggers(conn)  # the audit table refuses DELETE otherwise
                     for table in reversed(tables):
                         conn.execute(table.delete())
+                    create_triggers(conn)
                     conn.commit()
                 finally:
                     conn.rollback()

@@ -103,7 +103,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(checkups_bp)
     app.register_blueprint(notices_bp)
 
-    from . import labels
+    from . import bad_input, labels
     from .cli import register_cli
     from .merging import register_sync_types
     from .register.sync_rules import RegisterRules
@@ -117,6 +117,7 @@ def create_app(config: dict | None = None) -> Flask:
     desk.init_app(app)
     attendance.init_app(app)
     labels.init_app(app)
+    bad_input.init_app(app)
     register_cli(app)
 
     @login_manager.user_loader

@@ -13,6 +13,7 @@ from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from .audit_lock import attach as attach_audit_lock
 from .extensions import db
 
 
@@ -170,6 +171,9 @@ class AuditEntry(db.Model):
     entity_id: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     before: Mapped[dict | None] = mapped_column(sa.JSON)
     after: Mapped[dict | None] = mapped_column(sa.JSON)
+
+
+attach_audit_lock(AuditEntry.__table__)  # UPDATE/DELETE refused by the database (webapp/audit_lock.py)
 
 
 class LoginFailure(db.Model):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sync import changes_since, decode_cursor, encode_cursor
 
 from ..merging import merge_records, store_and_rules
+from .messages import translated
 
 MAX_RECORDS = 500
 PULL_PAGE = 500
@@ -22,7 +23,7 @@ def sync_exchange(user, device_id: str, body: dict) -> dict:
         cursor = decode_cursor(body.get("cursor"))
     except (ValueError, TypeError):
         raise BadRequest("cursor is not one this server gave out") from None
-    results = merge_records(user, device_id, records, audit_batch=True)
+    results = translated(merge_records(user, device_id, records, audit_batch=True))
     store, _rules = store_and_rules(user, device_id)
     changes, new_cursor, more = changes_since(store, cursor, visible=lambda change: True, limit=PULL_PAGE)
     return {"results": results, "changes": changes, "cursor": encode_cursor(new_cursor), "more": more}

@@ -1,5 +1,6 @@
 import gzip
 import json
+import math
 import uuid
 import zlib
 
@@ -33,7 +34,10 @@ def login():
         user = check_login(str(body.get("username") or ""), str(body.get("password") or ""),
                            request.remote_addr or "")
     except LoginError as exc:
-        return api_error(429 if exc.throttled else 401, exc.message)
+        if exc.throttled:
+            body, status = api_error(429, exc.message, retry_after=exc.retry_after)
+            return body, status, {"Retry-After": str(exc.retry_after)}
+        return api_error(401, exc.message)
     device, token = issue_device_token(user, str(body.get("device_name") or ""))
     db.session.commit()
     return jsonify({"token": token, "device_id": device.id, "user": user_json(user)})
@@ -75,11 +79,23 @@ def _device_id(body: dict) -> str:
         return f"session-{g.api_user.id}"
 
 
+def _not_json(name: str):
+    """NaN and Infinity: Python reads them, JSON (and PostgreSQL's json type) does not."""
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: no database stores it; refused like NaN
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 @bp.post("/sync")
 @api_login_required
 def sync():
     try:
-        body = json.loads(_read_body().decode("utf-8"))
+        body = json.loads(_read_body().decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
     except OverflowError:
         return api_error(413, f"request body larger than {MAX_BODY_BYTES} bytes; send fewer records at a time")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

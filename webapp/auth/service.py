@@ -15,10 +15,11 @@ from ..models import Device, LoginFailure, User, utcnow
 
 
 class LoginError(Exception):
-    def __init__(self, message: str, throttled: bool = False):
+    def __init__(self, message: str, throttled: bool = False, retry_after: int = 0):
         super().__init__(message)
         self.message = message
         self.throttled = throttled
+        self.retry_after = retry_after  # seconds, when throttled
 
 
 def _recent_failures(username: str, remote_addr: str) -> int:
@@ -35,20 +36,39 @@ def _recent_failures(username: str, remote_addr: str) -> int:
     return max(by_name, by_addr // 4)
 
 
+def _locked_out() -> LoginError:
+    window = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    return LoginError(
+        _("Too many failed attempts. Wait %(minutes)d minutes, then try again.", minutes=max(1, window // 60)),
+        throttled=True, retry_after=window,
+    )
+
+
 def check_login(username: str, password: str, remote_addr: str) -> User:
-    """Return the user, or raise LoginError with a message fit to show."""
-    username = (username or "").strip()
+    """Return the user, or raise LoginError with a message fit to show.
+
+    Failures are rows in the database (not process memory), so the limit holds across every
+    gunicorn worker and app server: LOGIN_MAX_FAILURES failures for one user name (or four
+    times as many from one address) within LOGIN_FAILURE_WINDOW_SECONDS lock logins out until
+    the window has passed, even with the right password. The lock-out itself is audited once."""
+    # Longer names exist nowhere (User.username is 64 characters); cut before the failure row.
+    # No user name holds a NUL, and PostgreSQL text cannot: a NUL would fail the query itself.
+    username = (username or "").strip()[:64].replace("\x00", "\ufffd")
+    remote_addr = (remote_addr or "")[:64]
+    limit = current_app.config["LOGIN_MAX_FAILURES"]
     if not username or not password:
         raise LoginError(_("Enter your user name and password."))
-    if _recent_failures(username, remote_addr) >= current_app.config["LOGIN_MAX_FAILURES"]:
-        minutes = current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"] // 60
-        raise LoginError(
-            _("Too many failed attempts. Wait %(minutes)d minutes, then try again.", minutes=minutes),
-            throttled=True,
-        )
+    if _recent_failures(username, remote_addr) >= limit:
+        raise _locked_out()
     user = db.session.scalar(sa.select(User).where(User.username == username))
     if user is None or not user.active or not user.check_password(password):
-        db.session.add(LoginFailure(username=username, remote_addr=remote_addr or ""))
+        db.session.add(LoginFailure(username=username, remote_addr=remote_addr))
+        db.session.flush()
+        if _recent_failures(username, remote_addr) == limit:  # this failure locks: say so once
+            audit.record("lockout", "login", user.id if user is not None else None,
+                         after={"username": username, "remote_addr": remote_addr,
+                                "window_seconds": current_app.config["LOGIN_FAILURE_WINDOW_SECONDS"]},
+                         user=user)
         db.session.commit()
         raise LoginError(_("User name or password is wrong."))
     db.session.execute(sa.delete(LoginFailure).where(LoginFailure.username == username))

@@ -18,13 +18,15 @@ def _safe_next(target: str | None) -> str:
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("register.index"))
-    error, status = None, 200
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         try:
             user = check_login(request.form.get("username", ""), request.form.get("password", ""),
                                request.remote_addr or "")
         except LoginError as exc:
             error, status = exc.message, (429 if exc.throttled else 200)
+            if exc.throttled:
+                headers["Retry-After"] = str(exc.retry_after)
         else:
             session.clear()
             login_user(user)
@@ -32,7 +34,7 @@ def login():
             db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
     return render_template("auth/login.html", error=error,
-                           username=request.form.get("username", "")), status
+                           username=request.form.get("username", "")), status, headers
 
 
 @bp.route("/logout", methods=["POST"])

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 
 from sync import Event, EventRule
 
+from .. import audit
 from ..checkups.models import Invitation
 from ..extensions import db
 from .models import NoticeMessage
@@ -65,6 +66,13 @@ class NoticeRules:
         inv = self._invitation(event.data)
         if inv is None:
             return None
+        if store is not None and event.record_id not in {
+                e.record_id for e in store.events_by_key("notice_delivery", (inv.id,))}:
+            # Audited when it arrives (a later call only changes whether it counts).
+            audit.record("create", "notice_delivery", event.entity_id, None,
+                         {"invitation_id": inv.id, "how": event.data.get("how"),
+                          "delivered_on": event.data.get("delivered_on"), "counted": event.counted},
+                         user=self.user, device_id=self.device_id)
         if event.counted:
             notice_list = current_list(inv.day, inv.village_id)
             message = None if notice_list is None else db.session.scalar(

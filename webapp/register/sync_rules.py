@@ -37,6 +37,11 @@ HOUSEHOLD_FIELDS = ("group_id", "number", "address")
 WRITERS = ("admin", "supervisor", "worker")
 
 
+def _hashable(value):
+    """A set member for a value a phone sent: a list or object becomes None (no such row)."""
+    return value if isinstance(value, str) else None
+
+
 def _plain(value):
     return value.isoformat() if isinstance(value, date) else value
 
@@ -167,10 +172,13 @@ class RegisterRules:
             data = raw.get("data") if isinstance(raw.get("data"), dict) else {}
             if raw.get("type") == "person":
                 people.add(raw["entity_id"].lower())
-                households.add(data.get("household_id"))
+                households.add(_hashable(data.get("household_id")))
             elif raw.get("type") == "household":
                 household_targets.add(raw["entity_id"].lower())
-                groups.add(data.get("group_id"))
+                groups.add(_hashable(data.get("group_id")))
+        # Ids are whatever a phone sent: only strings can name a row (the rules reject the rest).
+        households = {h for h in households if isinstance(h, str)}
+        groups = {g for g in groups if isinstance(g, str)}
         loaded = self._load(Person, people)
         households |= {person.household_id for person in loaded}
         numbers = {person.id_number for person in loaded if person.id_number}
