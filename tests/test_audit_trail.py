@@ -13,7 +13,7 @@ from tests.factories import make_user
 from tests.helpers import login, post_form
 from tests.test_conflicts import _conflict
 from tests.test_scope_routes import _entities, _url_for_rule
-from tests.test_sync_scope import BUILDERS, _sync, _token, _world
+from tests.test_sync_scope import BUILDERS, GOOD_SENDERS, _sync, _token, _world
 from webapp.extensions import db
 from webapp.models import AuditEntry, SyncConflict, User
 
@@ -31,16 +31,16 @@ def _entries(app, **where):
 
 def test_every_record_type_applied_leaves_an_audit_entry_naming_user_and_device(app, client):
     types, ids = _world(app)
-    headers = _token(client, "worker_a")
-    with app.app_context():
-        worker_id = db.session.scalar(sa.select(User.id).where(User.username == "worker_a"))
     missing = []
     for type_ in sorted(types):
+        sender = GOOD_SENDERS.get(type_, "worker_a")
+        with app.app_context():
+            sender_id = db.session.scalar(sa.select(User.id).where(User.username == sender))
         records = BUILDERS[type_](ids)
-        for record, result in zip(records, _sync(client, headers, records), strict=True):
+        for record, result in zip(records, _sync(client, _token(client, sender), records), strict=True):
             assert result["status"] in ("applied", "merged"), (type_, result)
             entries = _entries(app, entity_id=record["entity_id"])
-            if not any(e.user_id == worker_id and e.device_id and e.action in ("create", "update") for e in entries):
+            if not any(e.user_id == sender_id and e.device_id and e.action in ("create", "update") for e in entries):
                 missing.append(f"{type_} {record['entity_id']}: {[(e.action, e.entity) for e in entries]}")
     assert missing == []
 

@@ -103,7 +103,8 @@ def test_generated_requests_never_break_the_api(app, path, method, mode):
     @given(case=operation.as_strategy(generation_mode=mode))
     def send(case):
         seen["examples"] += 1
-        case.headers = {**(case.headers or {}), **headers}
+        # identity: the WSGI transport hands the body over as sent, and answers are compressed when asked
+        case.headers = {**(case.headers or {}), **headers, "Accept-Encoding": "identity"}
         response = case.call(app=app, cookies=cookies)
         case.validate_response(response, checks=CHECKS)
 

@@ -8,14 +8,14 @@ until BUILDERS knows how to make a good record of it.
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
 from tests.checkup_helpers import schedule
 from tests.factories import make_family, make_town, make_user
 from webapp.extensions import db
-from webapp.merging import store_and_rules
+from webapp.merging import local_today, store_and_rules
 from webapp.models import AuditEntry, SyncEntity, SyncEvent, User
 from webapp.notices.service import due_at, send_due_lists
 
@@ -52,7 +52,26 @@ BUILDERS = {
         _record("notice_delivery", {"invitation_id": ids["invitation"], "how": "person",
                                     "delivered_on": "2026-11-20"}, base=None),
     ],
+    # The desk's records are about today's check-up day, made now.
+    "signin": lambda ids: [
+        _now(_record("signin", {"day_id": ids["today_day"], "person_id": ids["today_person"], "desk": "1号台"},
+                     base=None)),
+    ],
+    "signin_undo": lambda ids: [
+        _now(_record("signin_undo", {"day_id": ids["today_day"], "person_id": ids["today_person"],
+                                     "signin_id": str(uuid.uuid4())}, base=None)),
+    ],
+    "absence": lambda ids: [
+        _now(_record("absence", {"day_id": ids["today_day"], "person_id": ids["today_person"], "reason": "ill"},
+                     base=None)),
+    ],
 }
+# Who sends good records of a type (the village's own worker unless said here).
+GOOD_SENDERS = {"signin": "desk_1", "signin_undo": "desk_1"}
+
+
+def _now(record):
+    return {**record, "client_time": datetime.now(UTC).isoformat()}
 
 
 def _world(app):
@@ -66,13 +85,16 @@ def _world(app):
         make_user("worker_2", "worker", [other.children[0]])
         make_user("desk_2", "desk", [other])
         make_user("super_2", "supervisor", [other])
+        make_user("desk_1", "desk", [town])
         day = schedule(town, date(2026, 12, 1), areas=[village_a], user=boss)
         send_due_lists(due_at(day.date))
+        today = schedule(town, local_today(), areas=[village_a], user=boss)
         with app.test_request_context():
             _store, rules = store_and_rules(db.session.get(User, boss.id), "x")
         db.session.rollback()
         return set(rules), {"home": home.id, "head": home.head_id, "group": village_a.children[0].id,
-                            "invitation": day.invitations[0].id}
+                            "invitation": day.invitations[0].id, "today_day": today.id,
+                            "today_person": today.invitations[0].person_id}
 
 
 def _token(client, username):
@@ -111,9 +133,8 @@ def test_every_record_type_from_another_town_is_rejected_with_a_reason_and_chang
                     leaks.append(f"{username} {type_} {record['data']} → {result}")
     assert leaks == []
     assert _footprint(app) == before
-    # The village's own worker sends the same kinds of records: they are good ones.
-    headers = _token(client, "worker_a")
+    # The village's own worker (or the town's desk) sends the same kinds of records: they are good ones.
     for type_ in sorted(types):
-        results = _sync(client, headers, BUILDERS[type_](ids))
+        results = _sync(client, _token(client, GOOD_SENDERS.get(type_, "worker_a")), BUILDERS[type_](ids))
         assert {r["status"] for r in results} <= {"applied", "merged"}, (type_, results)
     assert _footprint(app) != before

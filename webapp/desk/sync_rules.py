@@ -278,9 +278,21 @@ class DeskRules:
         db.session.add(row)
         return row
 
+    def _audit_new(self, event: Event, known: list[Event], after: dict) -> None:
+        """One audit entry per event, when it first arrives (a projection runs again when an
+        earlier event takes the count over)."""
+        if not any(e.record_id == event.record_id for e in known):
+            audit.record("create", event.type, event.entity_id, None, after, user=self.user, device_id=self.device_id)
+
     def project_signin(self, event: Event, store) -> str | None:
         day_id, person_key = signin_key(event.data, event.entity_id)
-        return self.recompute_signin(store, day_id, person_key, event).village_id
+        known = store.events_by_key("signin", (day_id, person_key))
+        row = self.recompute_signin(store, day_id, person_key, event)
+        self._audit_new(event, known, {"day_id": day_id, "person": person_key, "desk": row.signed_desk if
+                                       row.signin_record_id == event.record_id else event.data.get("desk", ""),
+                                       "walk_in": isinstance(event.data.get("walk_in"), dict),
+                                       "counted": row.signin_record_id == event.record_id})
+        return row.village_id
 
     def project_undo(self, event: Event, store) -> str | None:
         day_id, person_key = event.data["day_id"], event.data["person_id"]
@@ -288,8 +300,13 @@ class DeskRules:
         if row is None:
             # The sign-in it undoes has not arrived: nothing to show yet (the sign-in will
             # find this undo by its key); the person's village still lets desks pull it.
+            self._audit_new(event, store.events_by_key("signin_undo", (event.data["signin_id"],)),
+                            {"day_id": day_id, "person": person_key, "signin": event.data["signin_id"]})
             return self._village_of({"person_id": person_key})
+        known = store.events_by_key("signin_undo", (event.data["signin_id"],))
         self.recompute_signin(store, day_id, person_key, event)
+        self._audit_new(event, known, {"day_id": day_id, "person": person_key, "signin": event.data["signin_id"],
+                                       "signed_in": row.signed_in})
         return row.village_id
 
     def recompute_signin(self, store, day_id: str, person_key: str, incoming: Event) -> Attendance:
@@ -324,30 +341,24 @@ class DeskRules:
             row.walk_in_name = (walk_in or {}).get("name", "").strip()
             row.walk_in_phone = (walk_in or {}).get("phone", "") or ""
         row.duplicates = max(len(standing) - 1, 0)
-        if before != row.signin_record_id:
-            action = "signin" if row.signin_record_id else "signin_undo"
-            audit.record(action, "attendance", row.id or None, {"signin": before},
-                         {"signin": row.signin_record_id, "day_id": day_id, "desk": row.signed_desk},
-                         user=self.user, device_id=self.device_id)
         return row
 
     def project_absence(self, event: Event, store) -> str | None:
         data = event.data
         row = self._row(data["day_id"], data["person_id"], data)
         stamp = stamp_to_str(event.stamp)
+        audit.record("create", "absence", event.entity_id, None,
+                     {"day_id": row.day_id, "person": data["person_id"], "reason": data["reason"],
+                      "certificate_on": data.get("certificate_on") or None,
+                      "stands": not row.absence_stamp or stamp > row.absence_stamp},
+                     user=self.user, device_id=self.device_id)
         if not row.absence_stamp or stamp > row.absence_stamp:
-            before = {"reason": row.absence_reason,
-                      "certificate_on": row.certificate_on.isoformat() if row.certificate_on else None}
             row.absence_stamp = stamp
             row.absence_reason = data["reason"]
             row.absence_note = (data.get("note") or "").strip()
             row.absence_by, row.absence_at = event.user_id, _stamp_time(event).replace(tzinfo=None)
             row.certificate_on = date.fromisoformat(data["certificate_on"]) if data.get("certificate_on") else None
             row.certificate_place = (data.get("certificate_place") or "").strip()
-            audit.record("absence", "attendance", row.id or None, before,
-                         {"reason": row.absence_reason, "certificate_on": data.get("certificate_on") or None,
-                          "day_id": row.day_id},
-                         user=self.user, device_id=self.device_id)
         return row.village_id
 
     # -- registration ----------------------------------------------------------------------
