@@ -325,7 +325,6 @@ class DeskRules:
         first = standing[0] if standing else None
         source = first or incoming
         row = self._row(day_id, person_key, source.data if source.type == "signin" else incoming.data)
-        before = row.signin_record_id
         if first is None:
             row.signin_record_id = row.signed_in_at = row.signed_in_on = row.signed_by = None
             row.signed_device = row.signed_desk = ""
