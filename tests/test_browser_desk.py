@@ -182,8 +182,14 @@ def test_walk_in_undo_and_absence_at_the_desk(live_server, station_day, desk_con
     expect(waiting_count(desk)).to_have_attribute("data-pending-count", "0", timeout=20_000)
     expect(person_row(desk, "赵慧明").locator(".desk-absence-tag")).to_contain_text("浙江宁波")
 
+    # The tag shows from this device's own record at once; wait for the server to have it too.
+    for _ in range(100):
+        with live_server.app_context():
+            types = sorted(e.type for e in db.session.scalars(sa.select(SyncEvent)))
+        if "absence" in types:
+            break
+        desk.wait_for_timeout(200)
     with live_server.app_context():
-        types = sorted(e.type for e in db.session.scalars(sa.select(SyncEvent)))
         assert types == ["absence", "signin", "signin", "signin", "signin_undo"]
         walk_ins = [e.data["walk_in"] for e in db.session.scalars(sa.select(SyncEvent).where(SyncEvent.type == "signin"))
                     if "walk_in" in e.data]
