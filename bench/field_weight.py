@@ -108,14 +108,18 @@ def screens(ids: dict) -> list[tuple[str, str | None, str]]:
     ]
 
 
-def session_state(browser, base: str, user: str) -> dict:
-    context = browser.new_context(**PHONE, service_workers="block")
-    page = context.new_page()
+def log_in(page, base: str, user: str) -> None:
     page.goto(f"{base}/login")
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", PASSWORD)
     page.locator("form:has(input[name=password]) [type=submit]").first.click()
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+def session_state(browser, base: str, user: str) -> dict:
+    context = browser.new_context(**PHONE, service_workers="block")
+    page = context.new_page()
+    log_in(page, base, user)
     state = context.storage_state()
     context.close()
     return state

@@ -25,7 +25,7 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from field_weight import ARGS, CHROMIUM, PASSWORD, PHONE, start_server  # noqa: E402
+from field_weight import ARGS, CHROMIUM, PASSWORD, PHONE, log_in, start_server  # noqa: E402
 
 LIGHTHOUSE = "lighthouse@12"
 CACHE = Path.home() / ".cache" / "doorstep-lighthouse"
@@ -84,11 +84,7 @@ def installability(base: str, cookie_user: str) -> list:
 def _installability(playwright, profile: str, base: str, cookie_user: str) -> list:
     context = playwright.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, args=ARGS, **PHONE)
     page = context.new_page()
-    page.goto(f"{base}/login")
-    page.fill("input[name=username]", cookie_user)
-    page.fill("input[name=password]", PASSWORD)
-    page.locator("form:has(input[name=password]) [type=submit]").first.click()
-    page.wait_for_url(lambda url: "/login" not in url)
+    log_in(page, base, cookie_user)
     page.wait_for_function("() => navigator.serviceWorker.controller", timeout=60_000)
     errors = context.new_cdp_session(page).send("Page.getInstallabilityErrors")["installabilityErrors"]
     context.close()
