@@ -2,7 +2,10 @@
 client and in a Playwright page."""
 from __future__ import annotations
 
+import time
 from html.parser import HTMLParser
+
+import pytest
 
 from tests.factories import DEFAULT_PASSWORD
 
@@ -108,3 +111,15 @@ def pages_fetched_ahead(page, timeout_s: float = 30.0) -> None:
         page.wait_for_timeout(200)
         waited += 200
     raise AssertionError("the service worker did not finish fetching the pages ahead")
+
+
+def wait_until(what, timeout: float, message: str, logs=lambda: ""):
+    """Poll ``what()`` every 0.2 s until it returns something true (returned), or fail the test
+    after ``timeout`` seconds with ``message`` and whatever ``logs()`` tells."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {message}\n{logs()}")

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from tests.checkup_helpers import schedule, town_with_people
 from tests.factories import make_user
+from tests.helpers import wait_until
 from tests.loopback import AppServer, Device, Nginx, free_port, household_records, request, stop_together
 from tests.test_notice_mail import Inbox, smtp_server
 from tests.test_scheduler_process import Schedulers
@@ -104,14 +105,7 @@ class Phones:
         return sum(d.retries for d in self.devices.values())
 
 
-def _wait(what, timeout: float, message: str, logs=lambda: ""):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {message}\n{logs()}")
+_wait = wait_until
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from tests.checkup_helpers import schedule, town_with_people
 from tests.clocked import write_clock
+from tests.helpers import wait_until
 from webapp.extensions import db
 from webapp.notices.models import NoticeList, SchedulerLease
 
@@ -77,13 +78,7 @@ class Schedulers:
             return lease.holder if lease is not None and lease.holder else None
 
     def wait_for(self, what, timeout: float = 30.0, message: str = ""):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = what()
-            if value:
-                return value
-            time.sleep(0.2)
-        pytest.fail(f"timed out waiting: {message}\n--- scheduler logs ---\n{self.logs()}")
+        return wait_until(what, timeout, message, logs=lambda: "--- scheduler logs ---\n" + self.logs())
 
 
 @pytest.fixture

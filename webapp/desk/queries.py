@@ -213,17 +213,14 @@ def day_events(day: CheckupDay, user: User) -> list[dict]:
     villages = day_village_ids(day, user)
     if not villages:
         return []
+    # The day is picked in SQL: the villages' events of every past day are not this day's concern.
     stmt = (sa.select(SyncEvent)
-            .where(SyncEvent.type.in_(EVENT_TYPES), SyncEvent.village_id.in_(villages))
+            .where(SyncEvent.type.in_(EVENT_TYPES), SyncEvent.village_id.in_(villages),
+                   SyncEvent.data["day_id"].as_string() == day.id)
             .order_by(SyncEvent.seq))
-    out = []
-    for row in db.session.scalars(stmt):
-        if (row.data or {}).get("day_id") != day.id:
-            continue
-        out.append({"entity": row.type, "entity_id": row.entity_id, "record_id": row.record_id,
-                    "data": dict(row.data), "counted": row.counted, "time_ms": _stamp_ms(row.stamp),
-                    "seq": row.seq})
-    return out
+    return [{"entity": row.type, "entity_id": row.entity_id, "record_id": row.record_id,
+             "data": dict(row.data), "counted": row.counted, "time_ms": _stamp_ms(row.stamp), "seq": row.seq}
+            for row in db.session.scalars(stmt)]
 
 
 def _stamp_ms(stamp: str) -> int | None:
