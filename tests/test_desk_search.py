@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.checkup_helpers import schedule
-from tests.factories import make_household, make_person, make_town, make_user
+from tests.factories import make_household, make_id_number, make_person, make_town, make_user
 from webapp.desk import queries
 from webapp.extensions import db
 from webapp.models import User
@@ -39,10 +39,13 @@ CASES = {
     "zhaoh": "赵慧明",
     "zhou hai": "周海明",  # spaces typed between syllables
     "ZHM": "张红梅",  # four exact initials: alphabetical by pinyin
-    "zhb": "张宏兵",  # found for a walk-in, though not invited
+    "zhb": "张宏兵",
+    "zhangh": "张红",  # six letters, shaped like a slip code: still pinyin  # found for a walk-in, though not invited
     "1234": "张红梅",  # ID tail
     "345x": "赵慧明",  # ID tail ending in X, typed in lower case
-    "678": None,  # too short for an ID tail, not a phone part either
+    "678": None,  # too short for an ID tail or a phone number's start or end
+    "1380000": "张红梅",  # a phone number typed from its start
+    "0000": None,  # digits from the middle of a number are not searched
     "8765": "周海明",
     "2222": "章宏敏",  # phone ending
     "00005555": "张红",
@@ -129,3 +132,65 @@ def test_the_desk_device_ranks_its_cached_roster_like_the_server(app, desk_day, 
             assert orders[q][0] == expected, (q, orders[q])
     assert {p["n"] for p in roster} == {name for name, *_ in PEOPLE}
     assert all("110101" not in p["idm"][4:] for p in roster)  # masked, only the tail kept
+
+
+ROW = ("key", "pinyin", "name", "person_id", "village_id", "group_id", "status")
+
+
+def _keys_in_table() -> set[tuple]:
+    from webapp.desk.search_index import DeskSearchKey
+
+    return {tuple(row) for row in db.session.execute(sa.select(*(getattr(DeskSearchKey, c) for c in ROW)))}
+
+
+def _keys_wanted() -> set[tuple]:
+    from webapp.desk.search_index import person_keys
+    from webapp.models import Person
+
+    return {tuple(row[c] for c in ROW) for p in db.session.scalars(sa.select(Person)) for row in person_keys(p)}
+
+
+def test_the_search_keys_follow_people_added_and_edited_through_sync(app, client):
+    """The server search reads keys, not people: a phone changed on a worker's phone is found by its
+    new digits at once, and no longer by the old ones; a new person is found by every kind of key."""
+    from tests.test_api_sync import _new_family, _rec, _setup, _sync, _token
+    from webapp.models import Person
+
+    ids = _setup(app)
+    with app.app_context():
+        town = _user("desk").areas[0]
+        boss = make_user("boss", "supervisor", [town])
+        day_id = schedule(town, date(2026, 12, 1), areas=list(town.children), user=boss).id
+    worker = _token(client, "worker_a")
+    hid, pid, records = _new_family(ids["group_a"])
+    id_number = records[1]["data"]["id_number"] = make_id_number(date(1988, 3, 2), "F")
+    assert [r["status"] for r in _sync(client, worker, records)["results"]] == ["applied", "applied"]
+
+    from webapp.checkups.models import CheckupDay
+
+    def found(q):
+        with app.app_context():
+            return [p["id"] for p in queries.search(db.session.get(CheckupDay, day_id), _user("desk"), q)]
+
+    for q in ("cxy", "chenxiuying", "陈秀英", "秀英", id_number[-4:], id_number[-6:], "5678", "12345678", "1391234"):
+        assert found(q) == [pid], q
+    edit = _rec("person", pid, {"phone": "13500009876", "name": "陈秀云"}, base=1, when="2026-11-22T10:30:00+08:00")
+    assert _sync(client, worker, [edit])["results"][0]["status"] in ("applied", "merged")
+    with app.app_context():
+        person = db.session.get(Person, pid)
+        assert (person.phone, person.name) == ("13500009876", "陈秀云")
+    assert found("5678") == [] and found("秀英") == []
+    assert found("9876") == [pid] and found("秀云") == [pid] and found("cxy") == [pid]
+    with app.app_context():
+        assert db.session.get(Person, pid).name_pinyin == "chenxiuyun"
+        assert _keys_in_table() == _keys_wanted()
+
+
+def test_the_demo_town_written_in_bulk_has_its_search_keys(app):
+    from webapp.demo import build_demo
+
+    with app.app_context():
+        build_demo(db.session, people=300)
+        db.session.commit()
+        wanted = _keys_wanted()
+        assert len({row[3] for row in wanted}) >= 250 and _keys_in_table() == wanted

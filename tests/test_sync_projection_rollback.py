@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from sync import merge_batch
 from tests.factories import make_family, make_town, make_user
+from tests.test_desk_search import _keys_in_table, _keys_wanted
 from webapp.extensions import db
 from webapp.merging import store_and_rules
 from webapp.models import AuditEntry, Household, Person, SyncEntity, SyncRecord
@@ -90,6 +91,7 @@ def test_a_unit_failing_after_its_projection_leaves_no_register_row_and_its_retr
         edited = db.session.get(Person, person_id)
         assert (edited.phone, edited.name, edited.name_pinyin) == (old_phone, old_name, old_pinyin)
         assert db.session.get(SyncEntity, ("person", person_id)) is None
+        assert _keys_in_table() == _keys_wanted()  # the desk's search keys were undone with the unit
         audited = db.session.execute(sa.select(AuditEntry.action, AuditEntry.entity, AuditEntry.entity_id)
                                      .order_by(AuditEntry.id).offset(audits_before)).all()
         if failing == "head":
@@ -114,3 +116,4 @@ def test_a_unit_failing_after_its_projection_leaves_no_register_row_and_its_retr
                                      .order_by(AuditEntry.id).offset(audits_before)).all()
         assert actions.count(("create", "person", household.head_id)) == 1
         assert actions.count(("update", "person", person_id)) == 1
+        assert _keys_in_table() == _keys_wanted()

@@ -16,6 +16,7 @@ from itertools import accumulate
 
 import sqlalchemy as sa
 
+from .desk.search_index import rebuild as rebuild_search_keys
 from .models import Area, Household, Person, User
 from .pinyin import pinyin_keys
 from .register.sync_backfill import backfill_sync_state
@@ -296,6 +297,7 @@ def build_demo(session, seed: int = 1, people: int = 12000, password: str = DEMO
 
     _insert(session, Household, households)
     _insert(session, Person, persons)
+    rebuild_search_keys(session)  # rows written without the ORM: its flush hook did not see them
     table = Household.__table__
     set_head = table.update().where(table.c.id == sa.bindparam("hid")).values(head_id=sa.bindparam("head"))
     for start in range(0, len(heads), CHUNK):

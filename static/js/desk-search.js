@@ -1,11 +1,11 @@
-/* Desk search over the cached roster: the same ranking as webapp/desk/queries.py (_rank).
+/* Desk search over the cached roster: the same ranking as webapp/desk/queries.py (_tiers).
  *
  * No DOM here: bench/desk_search.py runs it in Chromium on a 2,000-person roster, and
  * tests/test_desk_search.py holds it and the server to one list of cases. Keep both in step.
  *
  * Ranks: 0 slip token (DS1:…) or 6-character slip code; 1 exact name, exact initials, exact
  * full pinyin, ID tail; 2 name prefix, initials prefix, phone ending; 3 pinyin prefix, name
- * part, phone part. Ties: pinyin, then name, then id (people not invited are marked, not
+ * part, phone start. Ties: pinyin, then name, then id (people not invited are marked, not
  * ranked down: the server ranks without reading a big day's invitations per person).
  */
 (function (global) {
@@ -42,7 +42,7 @@
       var digits = /^\d+$/.test(q);
       if (idTail && p.idt && endsWith(p.idt, upper) && upper.length <= p.idt.length) { return 1; }
       if (digits && p.ph && endsWith(p.ph, q)) { return 2; }
-      return digits && p.ph && p.ph.indexOf(q) >= 0 ? 3 : 9;
+      return digits && p.ph && p.ph.indexOf(q) === 0 ? 3 : 9;
     }
     if (p.n === q) { return 1; }
     if (p.n.indexOf(q) === 0) { return 2; }

@@ -3,7 +3,7 @@
 What must hold:
 - Everything is limited to the villages the user sees (``village_ids_for``) *and* to the areas
   the day covers; a person outside either is neither listed nor found.
-- The ranking here and the one in ``static/js/desk-search.js`` are the same rule (``_rank``), so
+- The ranking here and the one in ``static/js/desk-search.js`` are the same rule (``_tiers``), so
   a desk finds the same person first online and offline. tests/test_desk_search.py holds both
   to one list of cases.
 - The roster carries ID numbers and phones only as the masked text shown and the digits needed
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from typing import NamedTuple
 
 import sqlalchemy as sa
 
@@ -23,7 +24,7 @@ from ..extensions import db
 from ..models import Area, Person, SyncCounter, SyncEvent, User
 from ..register.labels import mask_id, mask_phone
 from ..scope import village_ids_for
-from .search_index import DESK_SEARCH_INDEX  # noqa: F401  (the index search reads)
+from .search_index import DeskSearchKey, starts_with
 
 GONE = ("moved_out", "deceased")
 EVENT_TYPES = ("signin", "signin_undo", "absence")
@@ -132,79 +133,93 @@ def search(day: CheckupDay, user: User, q: str) -> list[dict]:
 
     Ranks (the same in desk.js rankOf): 0 slip token or code; 1 exact name, exact initials,
     exact full pinyin, ID tail; 2 name prefix, initials prefix, phone ending; 3 pinyin prefix,
-    name part, phone part. Ranked and cut in SQL, so a two-letter query over 50,000 people
-    loads 20 rows, not thousands."""
+    name part, phone start. Each rank is one range of the search keys (search_index.py), best
+    rank first, each cut to what is still missing of SEARCH_LIMIT: a rank is only read when the
+    better ones found fewer than SEARCH_LIMIT people, so a two-letter query stops at rank 1 or 2."""
     token = token_of(q)
     q = normalise(q)
     if not q:
         return []
-    seen = village_ids_for(user)
+    found: dict[str, int] = {}
     if token or _CODE.match(q.upper()):  # a slip: straight to its invitation (indexed)
-        by_slip = sa.orm.aliased(Invitation)
-        slip = by_slip.token == token if token else by_slip.code == q.upper()
-        where, rank = [Person.id.in_(sa.select(by_slip.person_id).where(
-            by_slip.day_id == day.id, by_slip.active.is_(True), slip))], sa.literal(0)
-    else:
-        rank = _rank(q)
-        where = [rank < 9, *_prefix_ranges(q)]
-    # Invited people outside the covered areas (moved since) are rare: asked per row, and only
-    # for rows the first test let through (an IN list of a big day's invitations costs more).
-    invited_elsewhere = sa.exists().where(Invitation.person_id == Person.id, Invitation.day_id == day.id,
-                                          Invitation.active.is_(True))
-    # A slip, or three letters and more of pinyin, select few people through their own index:
-    # wrapped area columns keep SQLite from reading the whole day by village instead.
-    narrow = bool(token) or _CODE.match(q.upper()) or (_LATIN.match(q.lower()) and len(q) >= 3 and _prefix_ranges(q))
-    village, group = ((sa.func.coalesce(Person.village_id, ""), sa.func.coalesce(Person.group_id, "")) if narrow
-                      else (Person.village_id, Person.group_id))
-    scope = sa.or_(sa.and_(_covered(day, user, village, group), Person.status.not_in(GONE)), invited_elsewhere)
-    if seen is not None:
-        scope = sa.and_(scope, village.in_(seen))
-    # Ranked, ordered and cut to SEARCH_LIMIT in one pass over the people (a top-N sort); the
-    # invitation (code, token) is joined to those few rows only.
-    best = (sa.select(Person.id.label("id"), rank.label("rank"))
-            .where(scope, *where)
-            .order_by(rank, Person.name_pinyin, Person.name, Person.id)
-            .limit(SEARCH_LIMIT).subquery())
-    inv = sa.orm.aliased(Invitation)
-    stmt = (sa.select(Person, inv, best.c.rank)
-            .join(best, best.c.id == Person.id)
-            .outerjoin(inv, sa.and_(inv.person_id == Person.id, inv.day_id == day.id, inv.active.is_(True)))
-            .order_by(best.c.rank, Person.name_pinyin, Person.name, Person.id))
-    rows = db.session.execute(stmt).all()
-    names = _area_names({p.village_id for p, _, _ in rows} | {p.group_id for p, _, _ in rows})
-    return [{**person_entry(p, i, day.date, names), "rank": r} for p, i, r in rows]
-
-
-def _prefix_ranges(q: str) -> list:
-    """For pinyin queries, ranges that let SQLite answer from the initials and pinyin indexes
-    (its LIKE cannot use them). Implied by the rank's own LIKE tests, so correct anywhere."""
-    lower = q.lower()
-    if not _LATIN.match(lower) or lower.endswith("z"):
+        slip = Invitation.token == token if token else Invitation.code == q.upper()
+        hits = db.session.scalars(sa.select(Invitation.person_id).where(
+            Invitation.day_id == day.id, Invitation.active.is_(True), slip, _person_scope(day, user)))
+        found.update((person_id, 0) for person_id in hits)
+    if not token:  # a six-letter code may also be pinyin ("zhangh"): both, the slip first
+        scope = _key_scope(day, user)
+        for tier in _tiers(q):
+            need = SEARCH_LIMIT - len(found)
+            if need <= 0:
+                break
+            stmt = sa.select(DeskSearchKey.person_id).where(tier.where, scope).order_by(*tier.order).limit(need)
+            if found:
+                stmt = stmt.where(DeskSearchKey.person_id.not_in(list(found)))
+            if tier.repeats:  # one person may hold several matching keys: one row each
+                stmt = stmt.group_by(DeskSearchKey.person_id, DeskSearchKey.pinyin, DeskSearchKey.name)
+            for person_id in db.session.scalars(stmt):
+                found.setdefault(person_id, tier.rank)
+    if not found:
         return []
-    above = lower[:-1] + chr(ord(lower[-1]) + 1)
-    return [sa.or_(sa.and_(Person.name_initials >= lower, Person.name_initials < above),
-                   sa.and_(Person.name_pinyin >= lower, Person.name_pinyin < above))]
+    inv = sa.orm.aliased(Invitation)
+    rows = db.session.execute(
+        sa.select(Person, inv).where(Person.id.in_(list(found)))
+        .outerjoin(inv, sa.and_(inv.person_id == Person.id, inv.day_id == day.id, inv.active.is_(True)))).all()
+    rows.sort(key=lambda row: (found[row[0].id], row[0].name_pinyin, row[0].name, row[0].id))
+    names = _area_names({p.village_id for p, _ in rows} | {p.group_id for p, _ in rows})
+    return [{**person_entry(p, i, day.date, names), "rank": found[p.id]} for p, i in rows]
 
 
-def _rank(q: str):
-    """The SQL expression of a person's rank for the normalised query ``q`` (9: no match);
-    slip codes and tokens (rank 0) are looked up by ``search`` itself."""
+def _scope(day: CheckupDay, user: User, village, group, status, person_id):
+    """People the desk may find: living in the day's areas the user sees, or invited (moved since)."""
+    # Invited people outside the covered areas are rare: asked per row, only for rows the first
+    # test let through (an IN list of a big day's invitations costs more).
+    invited_elsewhere = sa.exists().where(Invitation.person_id == person_id, Invitation.day_id == day.id,
+                                          Invitation.active.is_(True))
+    scope = sa.or_(sa.and_(_covered(day, user, village, group), status.not_in(GONE)), invited_elsewhere)
+    seen = village_ids_for(user)
+    return scope if seen is None else sa.and_(scope, village.in_(seen))
+
+
+def _key_scope(day: CheckupDay, user: User):
+    k = DeskSearchKey
+    return _scope(day, user, k.village_id, k.group_id, k.status, k.person_id)
+
+
+def _person_scope(day: CheckupDay, user: User):
+    """For a slip's invitation: its person, judged like a key row (one row, by primary key)."""
+    person = sa.orm.aliased(Person)
+    return sa.exists().where(person.id == Invitation.person_id,
+                             _scope(day, user, person.village_id, person.group_id, person.status, person.id))
+
+
+class _Tier(NamedTuple):
+    rank: int
+    where: object
+    order: tuple
+    repeats: bool = False
+
+
+def _tiers(q: str) -> list[_Tier]:
+    """The ranks for the normalised query ``q``, best first, as ranges of the search keys; the
+    same rules as desk-search.js rankOf. Slip codes and tokens are looked up by ``search``."""
     lower, upper = q.lower(), q.upper()
-    whens = []
+    k = DeskSearchKey
+    by_person = (k.pinyin, k.name, k.person_id)  # the result order: one key, or a sort
+    by_key = (k.key, *by_person)  # a "p:" range: pinyin order is key order, the stored order
     if _LATIN.match(lower):
-        whens += [(sa.or_(Person.name_initials == lower, Person.name_pinyin == lower), 1),
-                  (Person.name_initials.startswith(lower, autoescape=True), 2),
-                  (Person.name_pinyin.startswith(lower, autoescape=True), 3)]
-    elif _ID_TAIL.match(upper) or _DIGITS.match(q):
+        return [_Tier(1, k.key.in_(["i:" + lower, "p:" + lower]), by_person),
+                _Tier(2, starts_with("i:" + lower), by_person),
+                _Tier(3, starts_with("p:" + lower), by_key)]
+    tiers = []
+    if _ID_TAIL.match(upper) or _DIGITS.match(q):
         if _ID_TAIL.match(upper):
-            whens.append((Person.id_number.endswith(upper, autoescape=True), 1))
+            tiers.append(_Tier(1, starts_with("d:" + upper[::-1]), by_person))
         if q.isdigit():
-            whens += [(Person.phone.endswith(q, autoescape=True), 2),
-                      (Person.phone.contains(q, autoescape=True), 3)]
-    elif not _CODE.match(upper):
-        whens += [(Person.name == q, 1), (Person.name.startswith(q, autoescape=True), 2),
-                  (Person.name.contains(q, autoescape=True), 3)]
-    return sa.case(*whens, else_=9) if whens else sa.literal(9)
+            tiers += [_Tier(2, starts_with("e:" + q[::-1]), by_person), _Tier(3, starts_with("t:" + q), by_person)]
+        return tiers
+    return [_Tier(1, k.key == "N:" + q, by_person), _Tier(2, starts_with("N:" + q), by_person),
+            _Tier(3, starts_with("n:" + q), by_person, True)]
 
 
 def day_events(day: CheckupDay, user: User) -> list[dict]:
