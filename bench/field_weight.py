@@ -122,10 +122,37 @@ def session_state(browser, base: str, user: str) -> dict:
     log_in(page, base, user)
     state = context.storage_state()
     context.close()
+    # "I have the stylesheet" (webapp/assets.py) is not true of the empty cache a first load starts with.
+    state["cookies"] = [c for c in state["cookies"] if c["name"] != "ds_css"]
     return state
 
 
 LOAD_MS = "() => { const n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd - n.startTime; }"
+# When the page's content was on the screen: the largest contentful paint (Chromium keeps the
+# entries buffered), and the first byte of the page, to tell network round trips from the rest.
+SHOWN_MS = """() => new Promise((done) => {
+  new PerformanceObserver((list) => {
+    const all = list.getEntries();
+    done(all[all.length - 1].startTime);
+  }).observe({type: 'largest-contentful-paint', buffered: true});
+})"""
+FIRST_BYTE_MS = "() => performance.getEntriesByType('navigation')[0].responseStart"
+
+
+def throttle_service_workers(browser, profile: dict) -> None:
+    """Emulate ``profile`` inside the service worker too: the page's emulation does not reach
+    the worker's own fetches, so its network-first pages would come over an unthrottled
+    network. Attached through the browser's DevTools session (Playwright gives no session for
+    a worker)."""
+    cdp = browser.new_browser_cdp_session()
+    for target in cdp.send("Target.getTargets")["targetInfos"]:
+        if target["type"] != "service_worker":
+            continue
+        session = cdp.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": False})["sessionId"]
+        for n, (method, params) in enumerate((("Network.enable", {}),
+                                              ("Network.emulateNetworkConditions", {"offline": False, **profile}))):
+            cdp.send("Target.sendMessageToTarget", {"sessionId": session, "message": json.dumps(
+                {"id": n + 1, "method": method, "params": params})})
 
 
 def measure(browser, base: str, path: str, state: dict | None, profile: dict | None) -> dict:
@@ -140,14 +167,20 @@ def measure(browser, base: str, path: str, state: dict | None, profile: dict | N
     cdp.on("Network.loadingFinished", lambda e: sizes.__setitem__(e["requestId"], e["encodedDataLength"]))
     page.goto(f"{base}{path}", wait_until="load", timeout=120_000)
     first_ms = page.evaluate(LOAD_MS)
+    shown_ms, first_byte_ms = page.evaluate(SHOWN_MS), page.evaluate(FIRST_BYTE_MS)
     page.wait_for_timeout(300)
     weight = sum(sizes.values())
     # Let the service worker install and take the page (its precache runs under the same profile).
     page.wait_for_function("() => navigator.serviceWorker && navigator.serviceWorker.controller", timeout=180_000)
+    if profile:
+        throttle_service_workers(browser, profile)
+        page.wait_for_timeout(300)
     page.goto(f"{base}{path}", wait_until="load", timeout=120_000)
     cached_ms = page.evaluate(LOAD_MS)
+    cached_shown_ms = page.evaluate(SHOWN_MS)
     context.close()
-    return {"bytes": weight, "first_ms": first_ms, "cached_ms": cached_ms}
+    return {"bytes": weight, "first_ms": first_ms, "shown_ms": shown_ms, "first_byte_ms": first_byte_ms,
+            "cached_ms": cached_ms, "cached_shown_ms": cached_shown_ms}
 
 
 def main() -> int:
@@ -175,9 +208,12 @@ def main() -> int:
                         figures = measure(browser, base, path, states.get(user), PROFILES[profile])
                         rows.append({"screen": name, "profile": profile, **figures})
                         print(f"{name:14} {profile:7} {figures['bytes'] / 1024:6.1f} KB "
-                              f"(budget ratio {figures['bytes'] / BUDGET_BYTES:.2f})  first {figures['first_ms']:6.0f} ms "
-                              f"(goal ratio {figures['first_ms'] / 3000:.2f})  from cache {figures['cached_ms']:6.0f} ms "
-                              f"(goal ratio {figures['cached_ms'] / 1000:.2f})", flush=True)
+                              f"(budget ratio {figures['bytes'] / BUDGET_BYTES:.2f})  first: byte "
+                              f"{figures['first_byte_ms']:5.0f} ms, shown {figures['shown_ms']:5.0f} ms "
+                              f"(goal ratio {figures['shown_ms'] / 3000:.2f}), load {figures['first_ms']:5.0f} ms  "
+                              f"from cache: shown {figures['cached_shown_ms']:5.0f} ms "
+                              f"(goal ratio {figures['cached_shown_ms'] / 1000:.2f}), load {figures['cached_ms']:5.0f} ms",
+                              flush=True)
                 browser.close()
         finally:
             server.terminate()
@@ -188,8 +224,9 @@ def main() -> int:
     for profile in args.profiles.split(","):
         mine = [r for r in rows if r["profile"] == profile]
         if mine:
-            print(f"{profile}: slowest first load {max(r['first_ms'] for r in mine):.0f} ms, "
-                  f"slowest from cache {max(r['cached_ms'] for r in mine):.0f} ms")
+            print(f"{profile}: slowest first load shown {max(r['shown_ms'] for r in mine):.0f} ms "
+                  f"(load {max(r['first_ms'] for r in mine):.0f} ms), slowest from cache shown "
+                  f"{max(r['cached_shown_ms'] for r in mine):.0f} ms (load {max(r['cached_ms'] for r in mine):.0f} ms)")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0

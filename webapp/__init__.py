@@ -134,10 +134,11 @@ def create_app(config: dict | None = None) -> Flask:
     @app.after_request
     def security_headers(response):
         # No inline scripts or styles anywhere: htmx's own indicator style is turned off in layout.html.
+        # The one exception: the stylesheet inlined on a first visit (assets.py), allowed by its hash.
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-            "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'",
+            f"default-src 'self'; img-src 'self' data:; style-src 'self' {app.config['INLINE_STYLE_SOURCE']}; "
+            "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "same-origin")

@@ -6,16 +6,26 @@ current hash is answered with a one-year, immutable lifetime; any other (an old 
 for an old hash, the service worker's ``importScripts`` without one) gets the default short
 lifetime and revalidates. So a phone on one bar of 2G never refetches an unchanged script,
 and a changed file is a new URL.
+
+A browser that has not got the current stylesheet yet (no ``ds_css`` cookie naming its hash)
+gets it inside the page, with a low-priority prefetch of the file for the pages after: on a
+2-second round trip the first screen then shows after one round trip, not two (the stylesheet
+blocks painting; the scripts are deferred). The Content-Security-Policy allows exactly that
+inline stylesheet by its SHA-256, nothing else inline.
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 from pathlib import Path
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask_compress import Compress
+from markupsafe import Markup
 
 YEAR = 365 * 24 * 3600
+STYLESHEET = "css/app.css"
+CSS_COOKIE = "ds_css"
 COMPRESSED_TYPES = ["text/html", "text/css", "text/javascript", "application/javascript", "application/json",
                     "application/manifest+json", "image/svg+xml", "text/plain", "text/csv"]
 
@@ -56,8 +66,27 @@ def init_app(app: Flask) -> None:
 
     app.get_send_file_max_age = max_age
 
+    css_text = (Path(app.static_folder) / STYLESHEET).read_text(encoding="utf-8")
+    css_digest = base64.b64encode(hashlib.sha256(css_text.encode("utf-8")).digest()).decode()
+    app.config["INLINE_STYLE_SOURCE"] = f"'sha256-{css_digest}'"
+
+    @app.context_processor
+    def stylesheet():
+        def first_visit_css():
+            """The stylesheet's text when this browser has not kept the current file, else None."""
+            if request.cookies.get(CSS_COOKIE) == current(STYLESHEET):
+                return None
+            g.css_inlined = True
+            return Markup(css_text)
+
+        return {"first_visit_css": first_visit_css}
+
     @app.after_request
     def immutable(response):
         if request.endpoint == "static" and response.cache_control.max_age == YEAR:
             response.cache_control.immutable = True
+        if g.get("css_inlined") and response.mimetype == "text/html":
+            # The page prefetches the file; the pages after it link to it.
+            response.set_cookie(CSS_COOKIE, current(STYLESHEET) or "", max_age=YEAR, path="/",
+                                secure=request.is_secure, httponly=True, samesite="Lax")
         return response
