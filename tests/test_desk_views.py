@@ -1,6 +1,8 @@
 """The desk's pages without JavaScript, its roster and events for the device, and who may use them."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 import time_machine
 
@@ -11,6 +13,8 @@ from tests.test_desk_signin import DAY, ON_THE_DAY
 from webapp.desk.service import attendance_by_person
 from webapp.extensions import db
 from webapp.models import AuditEntry, Person
+
+BEFORE_THE_DAY = ON_THE_DAY - timedelta(days=3)
 
 
 def _day(app):
@@ -25,8 +29,8 @@ def _day(app):
 
 def test_a_desk_without_javascript_finds_and_signs_a_person_in(app, client):
     day_id, person_id, name = _day(app)
-    login(client, "qiantai")
     with time_machine.travel(ON_THE_DAY, tick=False):
+        login(client, "qiantai")
         page = client.get(f"/desk/{day_id}?q=0001").get_data(as_text=True)  # phone tail
         assert name in page and "139****0001" in page and "13900000001" not in page
         response = post_form(client, f"/desk/{day_id}", {"type": "signin", "person_id": person_id, "desk": "1号台",
@@ -39,6 +43,7 @@ def test_a_desk_without_javascript_finds_and_signs_a_person_in(app, client):
         assert attendance.signed_in and attendance.signed_desk == "1号台"
 
 
+@time_machine.travel(BEFORE_THE_DAY, tick=False)
 def test_signing_in_before_the_day_is_refused_with_the_reason(app, client):
     day_id, person_id, _ = _day(app)
     login(client, "qiantai")
@@ -71,8 +76,8 @@ def test_a_desk_outside_the_town_gets_nothing(app, client):
 
 def test_a_village_worker_records_an_absence_but_cannot_sign_anyone_in(app, client):
     day_id, person_id, _ = _day(app)
-    login(client, "w1")  # worker of the person's village
     with time_machine.travel(ON_THE_DAY, tick=False):
+        login(client, "w1")  # worker of the person's village
         page = client.get(f"/desk/{day_id}?q=0001").get_data(as_text=True)
         assert "desk-sign\"" not in page and "desk-absence-nojs" in page  # absence form, no sign-in button
         post_form(client, f"/desk/{day_id}", {"type": "absence", "person_id": person_id, "reason": "away",
