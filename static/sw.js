@@ -92,8 +92,9 @@ function pageKey(request) {
 }
 
 /* "Cache-Control: no-store" pages (an import's preview) are never kept on the phone. Besides
- * pages, a sign-in desk's roster (JSON) is kept: the desk must open offline with its people. */
-var KEPT_JSON = /^\/desk\/[^/]+\/roster\.json$/;
+ * pages, a sign-in desk's roster and events snapshot (JSON) are kept: the desk must open
+ * offline with its people and with who was signed in when it last had signal. */
+var KEPT_JSON = /^\/desk\/[^/]+\/(roster|events)\.json$/;
 
 function keepable(response) {
   var type = response.headers.get("Content-Type") || "";

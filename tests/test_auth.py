@@ -97,3 +97,18 @@ def test_security_headers_are_set(client):
     headers = client.get("/login").headers
     assert "script-src 'self'" in headers["Content-Security-Policy"]
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_the_offline_page_fetched_during_login_does_not_sign_the_user_out(client, app):
+    """The service worker fetches /offline with the login page's (signed-out) cookie; when its
+    answer lands after the login's, it must not put that cookie back: it sets no session."""
+    with app.app_context():
+        make_user("w1", "worker", [make_town("T01")])
+    client.get("/login")
+    worker = app.test_client()  # the service worker's fetch, sent before the login
+    worker.set_cookie("session", client.get_cookie("session").value)
+    login(client, "w1")
+    late = worker.get("/offline")
+    assert late.status_code == 200
+    assert not [c for c in late.headers.getlist("Set-Cookie") if c.startswith("session=")]
+    assert client.get("/").status_code == 200

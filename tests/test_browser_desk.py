@@ -261,17 +261,28 @@ def test_a_slip_is_found_by_its_qr_code_through_the_camera_and_by_its_typed_code
 
 
 def test_the_desk_opens_with_its_people_after_a_morning_offline(live_server, station_day, desk_contexts):
-    """Logged in yesterday evening (pages fetched ahead), offline since the morning."""
+    """Logged in this morning after desk 2 had signed someone in (pages fetched ahead, the
+    day never opened), offline since: the desk has its people and knows who desk 2 signed in."""
     url = live_server.url
+    early = desk_contexts()
+    open_desk(early, url, "qiantai2", station_day["url"], "2号台")
+    find(early, "zhm")
+    person_row(early, "张红梅").get_by_role("button", name="签到", exact=True).click()
+    expect(waiting_count(early)).to_have_attribute("data-pending-count", "0", timeout=20_000)
+
     desk = desk_contexts()
     browser_login(desk, url, "qiantai1")
-    ready(desk)  # the desk's page and roster were fetched ahead, never opened
+    ready(desk)  # the desk's page, roster and events were fetched ahead, never opened
     desk.context.set_offline(True)
     desk.goto(station_day["url"])
     expect(desk.locator("#desk")).to_have_attribute("data-desk-state", "ready")
+    expect(desk.locator("#desk")).to_have_attribute("data-desk-synced", "1")
+    expect(desk.locator("#desk-signed")).to_have_text("1")
     find(desk, "zhm")
+    expect(person_row(desk, "张红梅").locator(".desk-signed")).to_contain_text("2号台")
+    assert person_row(desk, "张红梅").get_by_role("button", name="签到", exact=True).count() == 0
     expect(person_row(desk, "章宏敏")).to_be_visible()
     person_row(desk, "章宏敏").get_by_role("button", name="签到", exact=True).click()
-    expect(desk.locator("#desk-signed")).to_have_text("1")
+    expect(desk.locator("#desk-signed")).to_have_text("2")
     signal_returns(desk)
     expect(waiting_count(desk)).to_have_attribute("data-pending-count", "0", timeout=20_000)

@@ -85,14 +85,33 @@
   function saveServer() { return Outbox ? Outbox.setMeta(metaKey, state.server).catch(function () {}) : null; }
   function saveMine() { return Outbox ? Outbox.setMeta(mineKey, state.mine).catch(function () {}) : null; }
 
-  /* A fresh snapshot replaces what was pulled before (it holds all of it). */
+  function seqOf(cursor) {
+    var n = cursor ? parseInt(String(cursor).replace(/^c1\./, ""), 10) : NaN;
+    return isNaN(n) ? -1 : n;
+  }
+
+  /* A snapshot replaces what was pulled before (it holds all of it) unless it is older: offline,
+   * the copy fetched ahead (static/sw.js) serves a desk that never opened the day with signal. */
   function loadSnapshot() {
-    return fetchJson(root.dataset.eventsUrl).then(function (r) { return r.json(); }).then(function (body) {
+    var url = root.dataset.eventsUrl;
+    function use(body) {
+      if (!body || seqOf(body.cursor) < seqOf(state.server.cursor)) { return null; }
       var events = {};
       (body.events || []).forEach(function (change) { events[change.record_id] = change; });
       state.server = { cursor: body.cursor, events: events };
       return saveServer();
-    });
+    }
+    return fetchJson(url).then(function (response) {
+      if (window.caches) {
+        var copy = response.clone();
+        caches.open(PAGES_CACHE).then(function (c) { return c.put(url, copy); }).catch(function () {});
+      }
+      return response.json();
+    }, function () {
+      if (!window.caches) { return null; }
+      return caches.open(PAGES_CACHE).then(function (c) { return c.match(url); })
+        .then(function (hit) { return hit ? hit.json() : null; });
+    }).then(use);
   }
 
   function deviceId() {

@@ -61,8 +61,9 @@ def notice_urls(user: User) -> list[str]:
 
 
 def desk_urls(user: User) -> list[str]:
-    """The sign-in desk of days from today to a week ahead, with each day's roster: a desk
-    (or a worker recording absences) works through the day without signal."""
+    """The sign-in desk of days from today to a week ahead, with each day's roster and its
+    events so far: a desk (or a worker recording absences) works through the day without
+    signal, and a desk that never opened the day still shows who other desks signed in."""
     if user.role not in ("desk", "supervisor", "admin", "worker"):
         return []
     from ..desk.queries import days_for_desk
@@ -71,7 +72,7 @@ def desk_urls(user: User) -> list[str]:
     today = local_today()
     days = [d for d in days_for_desk(user, today) if 0 <= (d.date - today).days <= 7]
     return [url_for("desk.index")] + [url for d in days for url in (
-        url_for("desk.desk", day_id=d.id), url_for("desk.roster", day_id=d.id))]
+        url_for("desk.desk", day_id=d.id), url_for("desk.roster", day_id=d.id), url_for("desk.events", day_id=d.id))]
 def makeup_urls(user: User) -> list[str]:
     """Make-up lists of past days with people still to be seen: certificates are recorded in the field."""
     if user.role not in ("worker", "supervisor", "admin"):

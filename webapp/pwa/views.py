@@ -1,7 +1,7 @@
 """Routes of the offline shell. The service worker is served from the root so its scope is "/"."""
 from __future__ import annotations
 
-from flask import current_app, jsonify, render_template
+from flask import current_app, jsonify, render_template, session
 from flask_login import current_user, login_required
 
 from . import bp, service
@@ -35,8 +35,12 @@ def service_worker():
 @bp.get("/offline")
 def offline():
     """Shown by the service worker for a page that is neither reachable nor kept on the phone.
-    It is cached once for every user, so it must not show whose phone it is."""
-    return render_template("pwa/offline.html", shell_page=True)
+    It is cached once for every user, so it must not show whose phone it is. Nor may it write
+    the session cookie: the service worker fetches it while the login page is open, and an
+    answer that lands after the login's would put back the signed-out session."""
+    page = render_template("pwa/offline.html", shell_page=True)
+    session.modified = False
+    return page
 
 
 @bp.get("/outbox")
