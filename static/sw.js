@@ -92,9 +92,10 @@ function pageKey(request) {
 }
 
 /* "Cache-Control: no-store" pages (an import's preview) are never kept on the phone. Besides
- * pages, a sign-in desk's roster and events snapshot (JSON) are kept: the desk must open
- * offline with its people and with who was signed in when it last had signal. */
-var KEPT_JSON = /^\/desk\/[^/]+\/(roster|events)\.json$/;
+ * pages, some JSON is kept: a sign-in desk's roster and events snapshot (the desk must open
+ * offline with its people and with who was signed in when it last had signal), and the
+ * worker's people index that Today searches offline. */
+var KEPT_JSON = /^\/(desk\/[^/]+\/(roster|events)\.json|today\/people\.json)$/;
 
 function keepable(response) {
   var type = response.headers.get("Content-Type") || "";

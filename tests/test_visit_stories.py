@@ -19,7 +19,7 @@ from tests.factories import make_household, make_person, make_town, make_user
 from tests.helpers import browser_login
 from tests.test_offline_stories import outbox_rows, ready, signal_returns, sync_log, waiting_count  # noqa: F401 (sync_log: a fixture)
 from webapp.extensions import db
-from webapp.models import Person, SyncRecord, User
+from webapp.models import Household, Person, SyncRecord, User
 from webapp.visits.changes import new_person_id
 from webapp.visits.definitions import FORMS_DIR
 from webapp.visits.models import Visit
@@ -217,3 +217,36 @@ def test_the_today_screen_opens_offline_finds_people_by_initials_and_counts_what
     expect(page).to_have_url(re.compile(rf"/households/{village['home']}$"))
     signal_returns(page)
     expect(waiting_count(page)).to_have_attribute("data-pending-count", "0", timeout=15_000)
+
+
+def test_the_people_index_fetched_ahead_is_searched_offline_and_asked_again_only_when_changed(
+        live_server, village, page):
+    """Today was never opened: the service worker fetched the people index ahead, so the search
+    works offline. Back online, the kept list shows at once and the server answers 304 while it
+    is unchanged; a person added on the server arrives with the next visit to Today."""
+    url = live_server.url
+    browser_login(page, url, "cunganbu1")
+    ready(page)
+    kept(page, "/today/people.json")
+    page.context.set_offline(True)
+    page.goto(f"{url}/today")
+    expect(page.locator("html")).to_have_attribute("data-people-index", "ready")
+    page.locator("#people-search").fill("lgl")
+    expect(page.locator("#people-results li")).to_contain_text("李桂兰")
+
+    page.context.set_offline(False)
+    statuses = []
+    page.on("response", lambda r: statuses.append(r.status) if r.url.endswith("/today/people.json") else None)
+    page.goto(f"{url}/today")
+    expect(page.locator("html")).to_have_attribute("data-people-index", "ready")
+    page.wait_for_function("() => performance.getEntriesByName(location.origin + '/today/people.json').length > 0")
+    page.wait_for_timeout(300)
+    assert statuses == [304]
+
+    with live_server.app_context():
+        make_person(db.session.get(Household, village["quiet"]), name="刘德华", birth_date=date(1961, 9, 27))
+    statuses.clear()
+    page.goto(f"{url}/today")
+    page.locator("#people-search").fill("ldh")
+    expect(page.locator("#people-results li")).to_contain_text("刘德华")
+    assert statuses == [200]

@@ -7,9 +7,9 @@ import sqlalchemy as sa
 from openpyxl import Workbook, load_workbook
 
 from tests.factories import make_household, make_person, make_town, make_user
-from tests.helpers import csrf_token_for, login
+from tests.helpers import csrf_token_for, login, logout
 from webapp.extensions import db
-from webapp.models import AuditEntry
+from webapp.models import Area, AuditEntry
 from webapp.visits.definitions import parse_text
 from webapp.visits.models import Visit
 from webapp.visits.xlsform import read_xlsform
@@ -67,8 +67,22 @@ def test_the_today_screen_lists_stale_households_and_people_to_follow_up(app, cl
     assert "张建国" in follow and "尚未收到证明" in follow
     assert "东风村2组 3号" in stale and "东风村1组 8号" not in stale  # just visited
     assert "红星村" not in page  # another worker's village
-    index = client.get("/today/people.json").get_json()["people"]
-    assert [(p["n"], p["i"]) for p in index] == [("张建国", "zjg")]
+    response = client.get("/today/people.json")
+    assert [(p["n"], p["i"]) for p in response.get_json()["people"]] == [("张建国", "zjg")]
+    again = client.get("/today/people.json", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status_code == 304 and again.get_data() == b""  # unchanged: nothing sent again
+
+
+def test_desk_staff_get_no_people_index_and_only_writers_fetch_it_ahead(app, client):
+    ids = _setup(app)
+    with app.app_context():
+        make_user("qiantai", "desk", [db.session.get(Area, ids["village_a"]).parent])
+    login(client, "qiantai")
+    assert client.get("/today/people.json").status_code == 404
+    assert "/today/people.json" not in client.get("/offline-pages").get_json()["urls"]
+    logout(client)
+    login(client, "worker_a")
+    assert "/today/people.json" in client.get("/offline-pages").get_json()["urls"]
 
 
 def test_the_person_history_shows_the_change_report_that_moved_them_out(app, client):
@@ -89,7 +103,7 @@ def test_an_admin_loads_a_new_form_version_and_old_visits_stay_readable(app, cli
     login(client, "worker_a")
     _post_visit(client, ids["home"], {"form_id": "household_visit", "form_version": "1", "met": ["head"],
                                       "notes": "第一版"})
-    client.post("/logout", data={"csrf_token": csrf_token_for(client, "/")})
+    logout(client)
     login(client, "root")
     text = (builtin_forms_path("household_visit").replace("version: 1", "version: 2")
             .replace("label: {zh: 情况记录, en: Notes}", "label: {zh: 走访记录, en: Visit notes}"))
@@ -104,7 +118,7 @@ def test_an_admin_loads_a_new_form_version_and_old_visits_stay_readable(app, cli
                                                 "file": (io.BytesIO(b"form_id: x\nversion: 1\nfields:\n - {name: a, type: colour}\n"),
                                                          "x.yaml")}, content_type="multipart/form-data")
     assert broken.status_code == 422 and "colour" in broken.get_data(as_text=True)
-    client.post("/logout", data={"csrf_token": csrf_token_for(client, "/")})
+    logout(client)
     login(client, "worker_a")
     form = client.get(f"/households/{ids['home']}/visit").get_data(as_text=True)
     assert "走访记录" in form and 'name="form_version" value="2"' in form
@@ -199,7 +213,7 @@ def test_the_supervisor_sees_visits_per_village_and_worker_and_exports_the_month
         response = _post_visit(client, ids["home"], {"form_id": "change_report", "form_version": "1",
                                                      "kind": kind, **answers})
         assert response.status_code == 302, response.get_data(as_text=True)
-    client.post("/logout", data={"csrf_token": csrf_token_for(client, "/")})
+    logout(client)
     login(client, "boss")
     with app.app_context():
         month = db.session.scalar(sa.select(Visit.visited_on)).strftime("%Y-%m")
@@ -237,7 +251,7 @@ def test_desk_staff_see_a_follow_up_happened_but_not_its_health_answers(app, cli
                                                  "certificate_received": "yes"})
     assert response.status_code == 302
     assert "广州市第一医院" in client.get(f"/people/{ids['head']}/visits").get_data(as_text=True)
-    client.post("/logout", data={"csrf_token": csrf_token_for(client, "/")})
+    logout(client)
     login(client, "desk")
     page = client.get(f"/people/{ids['head']}/visits").get_data(as_text=True)
     assert "健康随访" in page and "广州市第一医院" not in page

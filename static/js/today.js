@@ -2,7 +2,7 @@
  *
  * The people index (/today/people.json: names, pinyin keys, households of the worker's
  * villages) is kept in the service worker's page cache, which is per user and emptied at
- * logout; when the phone is offline the kept copy is searched. Searching happens here, in
+ * logout; the kept copy is searched at once, and replaced when the server's has changed. Searching happens here, in
  * the page: no request leaves the phone.
  */
 (function () {
@@ -29,20 +29,48 @@
     });
   }
 
-  function loadIndex(url) {
-    var cached = function () {
-      if (!window.caches) { return Promise.resolve(null); }
-      return caches.open(PAGES_CACHE).then(function (cache) { return cache.match(url); })
-        .then(function (hit) { return hit ? hit.json() : null; });
-    };
-    return fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+  function keptIndex(url) {
+    if (!window.caches) { return Promise.resolve(null); }
+    return caches.open(PAGES_CACHE).then(function (cache) { return cache.match(url); }).catch(function () { return null; });
+  }
+
+  /* The list from the network, kept for offline use; with the kept copy's ETag, an unchanged
+   * list comes back as a bare 304 (null here: keep what we have). */
+  function fetchIndex(url, etag) {
+    var headers = { Accept: "application/json" };
+    if (etag) { headers["If-None-Match"] = etag; }
+    return fetch(url, { credentials: "same-origin", cache: "no-store", headers: headers }).then(function (response) {
+      if (response.status === 304) { return null; }
       if (!response.ok || response.redirected) { throw new Error("status " + response.status); }
       if (window.caches) {
         var copy = response.clone();
         caches.open(PAGES_CACHE).then(function (cache) { return cache.put(url, copy); });
       }
       return response.json();
-    }).catch(cached);
+    });
+  }
+
+  function afterLoad() {
+    return new Promise(function (resolve) {
+      if (document.readyState === "complete") { resolve(); } else { window.addEventListener("load", resolve); }
+    });
+  }
+
+  /* The kept copy at once (the service worker fetches it ahead), then the network's if it changed.
+   * Without a kept copy the list is fetched after the screen has loaded: it is offline data, not
+   * part of showing the screen. `use` gets the list (or null when there is none anywhere). */
+  function loadIndex(url, use) {
+    return keptIndex(url).then(function (kept) {
+      if (!kept) {
+        return afterLoad().then(function () { return fetchIndex(url, null); })
+          .then(use, function () { use(null); });
+      }
+      var etag = kept.headers.get("ETag");
+      return kept.json().then(function (body) {
+        use(body);
+        return fetchIndex(url, etag).then(function (fresh) { if (fresh) { use(fresh); } }, function () {});
+      });
+    });
   }
 
   function matches(person, q) {
@@ -85,7 +113,7 @@
     var list = document.getElementById("people-results");
     var state = document.getElementById("people-index-state");
     var people = [];
-    loadIndex(input.dataset.peopleIndex).then(function (body) {
+    loadIndex(input.dataset.peopleIndex, function (body) {
       people = (body && body.people) || [];
       state.textContent = body ? t("index_ready", { count: people.length }) : t("index_missing");
       document.documentElement.dataset.peopleIndex = body ? "ready" : "missing";

@@ -11,6 +11,7 @@ from flask import url_for
 from ..extensions import db
 from ..models import Area, Household, User
 from ..register.queries import VILLAGE_KINDS
+from ..register.sync_rules import WRITERS
 from ..scope import scoped
 
 # A worker's village may hold ~1,000 households; an admin sees the whole county. Past this
@@ -91,6 +92,8 @@ def offline_urls(user: User, page_size: int) -> list[str]:
     village, each page of each group's household list, and each household page."""
     urls = [url_for("register.index"), url_for("visits.today"), url_for("pwa.outbox"),
             url_for("register.household_unsynced"), url_for("register.person_new_unsynced")] + notice_urls(user)
+    if user.role in WRITERS:
+        urls.append(url_for("visits.people_index"))  # Today's offline search
     urls += desk_urls(user)
     urls += makeup_urls(user)
     villages = db.session.scalars(
