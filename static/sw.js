@@ -145,6 +145,17 @@ function networkFirst(request) {
 
 // -- keeping the worker's pages fresh -------------------------------------------------------
 
+/* The kept pages are one user's. A session that ended without logging out (it expired) left
+ * them behind: the next user to sign in on this phone must not open them. */
+function pagesBelongTo(owner) {
+  return Outbox.getMeta("pages-owner").then(function (before) {
+    if (before && before !== owner) {
+      generation += 1;
+      return caches.delete(PAGES_CACHE);
+    }
+  }).then(function () { return Outbox.setMeta("pages-owner", owner); });
+}
+
 function forgetUser() {
   generation += 1;
   return Promise.all([caches.delete(PAGES_CACHE), Outbox.setMeta("owner", null)]);
@@ -158,7 +169,12 @@ function fetchPages(urls) {
   function worker() {
     var url = queue.shift();
     if (!url || stopped || gen !== generation) { return Promise.resolve(); }
-    return fetch(url, { credentials: "same-origin", cache: "no-store" }).then(function (response) {
+    return keptPage(url).then(function (hit) {
+      // A kept answer with an ETag (the people index) is asked for again only if it changed.
+      var etag = hit && hit.headers.get("ETag");
+      return fetch(url, { credentials: "same-origin", cache: "no-store", headers: etag ? { "If-None-Match": etag } : {} });
+    }).then(function (response) {
+      if (response.status === 304) { return; }
       if (response.redirected || response.status === 401 || response.status === 403) { stopped = true; return; }
       if (response.status === 404) {
         return caches.open(PAGES_CACHE).then(function (cache) { return cache.delete(url); });
@@ -236,6 +252,8 @@ self.addEventListener("message", function (event) {
   if (message.type === "hello") {
     // The page that registered us was fetched before we controlled it: keep it too.
     var work = shellComplete().then(function () {
+      return message.owner ? pagesBelongTo(message.owner) : null;
+    }).then(function () {
       return message.signedIn ? Promise.all([keepCurrentPage(message.url), keepFrames()]) : null;
     }).then(function () {
       if (reply) { reply.postMessage({ ready: true, version: VERSION }); }

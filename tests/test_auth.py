@@ -112,3 +112,15 @@ def test_the_offline_page_fetched_during_login_does_not_sign_the_user_out(client
     assert late.status_code == 200
     assert not [c for c in late.headers.getlist("Set-Cookie") if c.startswith("session=")]
     assert client.get("/").status_code == 200
+
+
+def test_the_offline_page_never_takes_the_users_messages(client, app):
+    """/offline is kept once for every user: a message waiting for the user's next page (which may
+    name a person) is neither shown in it nor used up by it."""
+    with app.app_context():
+        make_user("w1", "worker", [make_town("T01")])
+    login(client, "w1")
+    with client.session_transaction() as session:
+        session["_flashes"] = [("success", "已为张红梅签到")]
+    assert "张红梅" not in client.get("/offline").get_data(as_text=True)
+    assert "已为张红梅签到" in client.get("/").get_data(as_text=True)

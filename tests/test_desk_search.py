@@ -52,6 +52,8 @@ CASES = {
     "红梅": "张红梅",  # Chinese characters
     "张红": "张红",  # exact name before longer names starting with it
     "海": "周海明",
+    "１２３４": "张红梅",  # full-width digits from a zh-CN keyboard
+    "ｚｈ": "张红",  # full-width letters
 }
 
 
@@ -194,3 +196,24 @@ def test_the_demo_town_written_in_bulk_has_its_search_keys(app):
         db.session.commit()
         wanted = _keys_wanted()
         assert len({row[3] for row in wanted}) >= 250 and _keys_in_table() == wanted
+
+
+def test_a_name_whose_pinyin_is_its_initials_is_one_row_of_the_best_rank(app):
+    """阿娥 is "ae" in pinyin and in initials: twenty of them all rank first, none pushed down."""
+    from webapp.desk.search_index import successor
+
+    with app.app_context():
+        town = make_town("T01", villages=1)
+        home = make_household(town.children[0].children[0])
+        for n in range(queries.SEARCH_LIMIT):
+            make_person(home, name="阿娥", id_number=make_id_number(date(1980, 1, 1 + n)), enrolled=True)
+        make_user("boss", "supervisor", [town])
+        make_user("qiantai", "desk", [town])
+        day = schedule(town, date(2026, 12, 1), areas=list(town.children))
+        found = queries.search(day, _user("qiantai"), "ae")
+        assert len(found) == queries.SEARCH_LIMIT and {p["rank"] for p in found} == {1}
+        assert len({p["id"] for p in found}) == queries.SEARCH_LIMIT
+        # A query ending in the last code point, or just below the surrogates, is no error.
+        assert queries.search(day, _user("qiantai"), "阿\U0010ffff") == []
+        assert queries.search(day, _user("qiantai"), "阿\ud7ff") == []
+        assert successor("N:a\U0010ffff") == "N:b" and successor("N:\ud7ff") == "N:\ue000"

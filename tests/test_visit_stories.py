@@ -250,3 +250,30 @@ def test_the_people_index_fetched_ahead_is_searched_offline_and_asked_again_only
     page.locator("#people-search").fill("ldh")
     expect(page.locator("#people-results li")).to_contain_text("刘德华")
     assert statuses == [200]
+
+
+def test_pages_kept_for_a_worker_whose_session_expired_are_not_the_next_workers(live_server, village, page):
+    """No logout (the session expired): once the next worker has signed in on the phone, the
+    first worker's kept pages are gone at once, before any page is fetched ahead again."""
+    with live_server.app_context():
+        other = make_town("T02", villages=1, name="白云镇").children[0]
+        make_user("cunganbu2", "worker", [other], display_name="李专干")
+        second = db.session.scalar(sa.select(User.id).where(User.username == "cunganbu2"))
+    url = live_server.url
+    browser_login(page, url, "cunganbu1")
+    ready(page)
+    kept(page, f"/households/{village['home']}")
+    page.context.clear_cookies()  # the session ends without a logout
+    browser_login(page, url, "cunganbu2")
+    # The service worker has heard who is signed in now (it notes whose the kept pages are).
+    page.wait_for_function("""(owner) => new Promise((resolve) => {
+      const open = indexedDB.open("doorstep");
+      open.onsuccess = () => {
+        const request = open.result.transaction("meta").objectStore("meta").get("pages-owner");
+        request.onsuccess = () => { resolve((request.result || {}).value === owner); open.result.close(); };
+      };
+    })""", arg=second, timeout=10_000)
+    page.context.set_offline(True)
+    page.goto(f"{url}/households/{village['home']}")
+    expect(page.locator("h1")).to_have_text("这个页面不在手机上")
+    expect(page.locator("body")).not_to_contain_text("张建国")

@@ -19,7 +19,8 @@
   var DIGITS = /^\d{4,11}$/;
   var QR_PREFIX = "DS1:";
 
-  function normalise(q) { return String(q || "").trim().replace(STRIP, ""); }
+  /* Full-width digits and letters (a zh-CN keyboard's １３８, ｚｈｍ) made plain, as the server does. */
+  function normalise(q) { return String(q || "").normalize("NFKC").trim().replace(STRIP, ""); }
 
   function tokenOf(q) {
     q = String(q || "").trim();

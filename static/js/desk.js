@@ -90,12 +90,13 @@
     return isNaN(n) ? -1 : n;
   }
 
-  /* A snapshot replaces what was pulled before (it holds all of it) unless it is older: offline,
-   * the copy fetched ahead (static/sw.js) serves a desk that never opened the day with signal. */
+  /* The server's snapshot replaces what was pulled before (it holds all of it). Offline, the copy
+   * fetched ahead (static/sw.js) serves a desk that never opened the day with signal, unless
+   * what this desk pulled itself is newer. */
   function loadSnapshot() {
     var url = root.dataset.eventsUrl;
     function use(body) {
-      if (!body || seqOf(body.cursor) < seqOf(state.server.cursor)) { return null; }
+      if (!body) { return null; }
       var events = {};
       (body.events || []).forEach(function (change) { events[change.record_id] = change; });
       state.server = { cursor: body.cursor, events: events };
@@ -110,7 +111,8 @@
     }, function () {
       if (!window.caches) { return null; }
       return caches.open(PAGES_CACHE).then(function (c) { return c.match(url); })
-        .then(function (hit) { return hit ? hit.json() : null; });
+        .then(function (hit) { return hit ? hit.json() : null; })
+        .then(function (kept) { return kept && seqOf(kept.cursor) > seqOf(state.server.cursor) ? kept : null; });
     }).then(use);
   }
 

@@ -176,7 +176,8 @@
     registered.then(function () {
       return controlled();
     }).then(function (worker) {
-      return ask(worker, { type: "hello", url: location.href.split("#")[0], signedIn: Boolean(owner) });
+      return ask(worker, { type: "hello", url: location.href.split("#")[0], signedIn: Boolean(owner),
+                           owner: owner || null });
     }).then(function (reply) {
       if (!reply.ready) { return; }
       state.ready = true;

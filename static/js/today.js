@@ -69,6 +69,8 @@
       return kept.json().then(function (body) {
         use(body);
         return fetchIndex(url, etag).then(function (fresh) { if (fresh) { use(fresh); } }, function () {});
+      }, function () { // an unreadable copy: as if there were none
+        return fetchIndex(url, null).then(use, function () { use(null); });
       });
     });
   }

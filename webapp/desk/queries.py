@@ -12,6 +12,7 @@ What must hold:
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 from typing import NamedTuple
 
@@ -34,8 +35,8 @@ QR_PREFIX = "DS1:"
 _STRIP = re.compile(r"[\s'·\-]+")
 _LATIN = re.compile(r"^[a-z]+$")
 _CODE = re.compile(r"^[2-9A-HJ-NP-Z]{6}$")
-_ID_TAIL = re.compile(r"^\d{3,5}[0-9X]$")
-_DIGITS = re.compile(r"^\d{4,11}$")
+_ID_TAIL = re.compile(r"^[0-9]{3,5}[0-9X]$")
+_DIGITS = re.compile(r"^[0-9]{4,11}$")
 
 
 def day_village_ids(day: CheckupDay, user: User) -> list[str]:
@@ -120,7 +121,9 @@ def invited_count(day: CheckupDay, user: User) -> int:
 
 
 def normalise(q: str) -> str:
-    return _STRIP.sub("", (q or "").strip())
+    """Spaces and separators dropped; full-width digits and letters (a zh-CN keyboard's １３８,
+    ｚｈｍ) made plain, as desk-search.js does."""
+    return _STRIP.sub("", unicodedata.normalize("NFKC", q or "").strip())
 
 
 def token_of(q: str) -> str | None:
@@ -208,14 +211,15 @@ def _tiers(q: str) -> list[_Tier]:
     by_person = (k.pinyin, k.name, k.person_id)  # the result order: one key, or a sort
     by_key = (k.key, *by_person)  # a "p:" range: pinyin order is key order, the stored order
     if _LATIN.match(lower):
-        return [_Tier(1, k.key.in_(["i:" + lower, "p:" + lower]), by_person),
+        # "ae" is both the initials and the pinyin of 阿娥: one row per person, not two
+        return [_Tier(1, k.key.in_(["i:" + lower, "p:" + lower]), by_person, True),
                 _Tier(2, starts_with("i:" + lower), by_person),
                 _Tier(3, starts_with("p:" + lower), by_key)]
     tiers = []
     if _ID_TAIL.match(upper) or _DIGITS.match(q):
         if _ID_TAIL.match(upper):
             tiers.append(_Tier(1, starts_with("d:" + upper[::-1]), by_person))
-        if q.isdigit():
+        if q.isascii() and q.isdigit():
             tiers += [_Tier(2, starts_with("e:" + q[::-1]), by_person), _Tier(3, starts_with("t:" + q), by_person)]
         return tiers
     return [_Tier(1, k.key == "N:" + q, by_person), _Tier(2, starts_with("N:" + q), by_person),

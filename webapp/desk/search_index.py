@@ -21,6 +21,7 @@ migration 0012. ``tests/test_desk_search.py`` checks the table against ``keys_of
 from __future__ import annotations
 
 import re
+import sys
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -93,8 +94,12 @@ def person_keys(person) -> list[dict]:
 
 
 def successor(prefix: str) -> str:
-    """The least string above every string starting with ``prefix`` (code-point order)."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    """The least string above every string starting with ``prefix`` (code-point order, which is
+    UTF-8 byte order). Surrogates are skipped; past the last code point, the shorter prefix's."""
+    last = ord(prefix[-1]) + 1
+    if last > sys.maxunicode:
+        return successor(prefix[:-1])  # every key has a two-character kind first ("N:")
+    return prefix[:-1] + chr(0xE000 if 0xD800 <= last <= 0xDFFF else last)
 
 
 def starts_with(prefix: str):
