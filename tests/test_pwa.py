@@ -105,6 +105,8 @@ def test_the_phone_says_when_it_is_ready_to_work_offline(live_server, village, p
     browser_login(page, live_server.url, "cunganbu1")
     ready(page)
     expect(page.locator("#sync-status")).to_contain_text("可以离线使用")
+    expect(page.locator("#sync-status")).to_contain_text("全部已同步")
+    expect(page.locator("#sync-status")).not_to_contain_text("本机尚未同步")  # nothing was ever waiting
     assert page.evaluate("navigator.serviceWorker.controller.scriptURL").endswith("/sw.js")
 
 
@@ -147,6 +149,7 @@ def test_a_change_saved_without_signal_waits_on_the_phone(live_server, village, 
     expect(page.get_by_text("已保存，等待同步")).to_be_visible()
     expect(waiting_count(page)).to_have_attribute("data-pending-count", "1")
     expect(page.locator("#sync-status .sync-failure")).to_contain_text("无网络")
+    expect(page.locator("#sync-status .sync-time")).to_have_text("本机尚未同步")
 
     rows = outbox_rows(page)
     assert len(rows) == 1

@@ -9,6 +9,7 @@ from openpyxl import Workbook, load_workbook
 from tests.factories import make_household, make_person, make_town, make_user
 from tests.helpers import csrf_token_for, login, logout
 from webapp.extensions import db
+from webapp.merging import local_today
 from webapp.models import Area, AuditEntry
 from webapp.visits.definitions import parse_text
 from webapp.visits.models import Visit
@@ -67,6 +68,9 @@ def test_the_today_screen_lists_stale_households_and_people_to_follow_up(app, cl
     assert "张建国" in follow and "尚未收到证明" in follow
     assert "东风村2组 3号" in stale and "东风村1组 8号" not in stale  # just visited
     assert "红星村" not in page  # another worker's village
+    with app.app_context():
+        today = local_today()
+    assert f"今日 · {today.year}年{today.month}月{today.day}日" in page  # the date as Chinese readers write it
     response = client.get("/today/people.json")
     assert [(p["n"], p["i"]) for p in response.get_json()["people"]] == [("张建国", "zjg")]
     again = client.get("/today/people.json", headers={"If-None-Match": response.headers["ETag"]})

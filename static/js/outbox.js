@@ -71,8 +71,11 @@
       parts.push(el("a", { href: "/outbox", "class": "sync-rejected", "data-rejected-count": String(state.rejected),
                            text: t("rejected", { count: state.rejected }) }));
     }
-    parts.push(el("span", { "class": "sync-time", text: state.synced ? t("last_sync", { time: shortTime(state.synced) })
-                                                                      : t("never_synced") }));
+    // "Never synced" only when something waits: beside "all synced" it would read as a contradiction.
+    if (state.synced || state.pending || state.rejected) {
+      parts.push(el("span", { "class": "sync-time", text: state.synced ? t("last_sync", { time: shortTime(state.synced) })
+                                                                        : t("never_synced") }));
+    }
     if (state.failure) {
       parts.push(el("span", { "class": "sync-failure", "data-reason": state.failure.reason, text: failureText(state.failure) }));
     }

@@ -2,8 +2,8 @@
  *
  * The people index (/today/people.json: names, pinyin keys, households of the worker's
  * villages) is kept in the service worker's page cache, which is per user and emptied at
- * logout; the kept copy is searched at once, and replaced when the server's has changed. Searching happens here, in
- * the page: no request leaves the phone.
+ * logout; the kept copy is searched at once, and replaced when the server's has changed.
+ * Searching happens here, in the page: no request leaves the phone.
  */
 (function () {
   "use strict";

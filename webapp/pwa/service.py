@@ -74,6 +74,8 @@ def desk_urls(user: User) -> list[str]:
     days = [d for d in days_for_desk(user, today) if 0 <= (d.date - today).days <= 7]
     return [url_for("desk.index")] + [url for d in days for url in (
         url_for("desk.desk", day_id=d.id), url_for("desk.roster", day_id=d.id), url_for("desk.events", day_id=d.id))]
+
+
 def makeup_urls(user: User) -> list[str]:
     """Make-up lists of past days with people still to be seen: certificates are recorded in the field."""
     if user.role not in ("worker", "supervisor", "admin"):
