@@ -57,21 +57,28 @@
       });
   }
 
-  /* The roster from the network (kept for later), else the kept copy. */
-  function loadRoster() {
-    var url = root.dataset.rosterUrl;
-    function kept() {
-      if (!window.caches) { return null; }
-      return caches.open(PAGES_CACHE).then(function (c) { return c.match(url); })
-        .then(function (hit) { return hit ? hit.json() : null; });
-    }
+  /* `url`'s JSON from the network, a copy kept in the page cache for offline use. */
+  function fetchAndKeep(url) {
     return fetchJson(url).then(function (response) {
       if (window.caches) {
         var copy = response.clone();
-        caches.open(PAGES_CACHE).then(function (c) { return c.put(url, copy); });
+        caches.open(PAGES_CACHE).then(function (c) { return c.put(url, copy); }).catch(function () {});
       }
       return response.json();
-    }).catch(kept).catch(function () { return null; });
+    });
+  }
+
+  /* The kept copy of `url`'s JSON (the desk's own, or fetched ahead by static/sw.js), or null. */
+  function keptJson(url) {
+    if (!window.caches) { return Promise.resolve(null); }
+    return caches.open(PAGES_CACHE).then(function (c) { return c.match(url); })
+      .then(function (hit) { return hit ? hit.json() : null; });
+  }
+
+  /* The roster from the network (kept for later), else the kept copy. */
+  function loadRoster() {
+    var url = root.dataset.rosterUrl;
+    return fetchAndKeep(url).catch(function () { return keptJson(url); }).catch(function () { return null; });
   }
 
   function loadKept() {
@@ -102,17 +109,10 @@
       state.server = { cursor: body.cursor, events: events };
       return saveServer();
     }
-    return fetchJson(url).then(function (response) {
-      if (window.caches) {
-        var copy = response.clone();
-        caches.open(PAGES_CACHE).then(function (c) { return c.put(url, copy); }).catch(function () {});
-      }
-      return response.json();
-    }, function () {
-      if (!window.caches) { return null; }
-      return caches.open(PAGES_CACHE).then(function (c) { return c.match(url); })
-        .then(function (hit) { return hit ? hit.json() : null; })
-        .then(function (kept) { return kept && seqOf(kept.cursor) > seqOf(state.server.cursor) ? kept : null; });
+    return fetchAndKeep(url).catch(function () {
+      return keptJson(url).then(function (kept) {
+        return kept && seqOf(kept.cursor) > seqOf(state.server.cursor) ? kept : null;
+      });
     }).then(use);
   }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import url_for
 from flask_babel import gettext as _
 
+from ..labels import local_date
 from ..visits.today import TodayItem, TodaySection
 from .queries import arriving_today, open_makeups
 
@@ -26,6 +27,6 @@ def makeup_section(user, villages, today):
         if row["overdue"]:
             detail = _("%(n)d overdue: the make-up deadline %(date)s has passed", n=row["left"],
                        date=deadline.isoformat())
-        items.append(TodayItem(text=f"{row['village'].name} · {day.date.isoformat()}",
+        items.append(TodayItem(text=f"{row['village'].name} · {local_date(day.date)}",
                                url=url_for("attendance.makeup", day_id=day.id), detail=detail, due=deadline))
     return sections + [TodaySection("makeup", _("Make-ups to follow up"), items, _("Nobody missed a check-up day."))]
